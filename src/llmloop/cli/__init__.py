@@ -1,0 +1,1 @@
+"""The ``llmloop`` command line."""

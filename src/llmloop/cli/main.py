@@ -1,0 +1,54 @@
+"""The ``llmloop`` command: groups for the server, the store, tenancy, models and the demo."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from llmloop import __version__
+from llmloop.cli.admin import db_app, keys_app, projects_app
+from llmloop.cli.demo import demo
+from llmloop.cli.models import models_app
+from llmloop.cli.output import fail
+from llmloop.cli.serve import server
+from llmloop.errors import LlmloopError
+
+app = typer.Typer(
+    name="llmloop",
+    help="llmloop: data, prompts, evaluation, deployment and monitoring for LLM applications.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("server")(server)
+app.command("demo")(demo)
+app.add_typer(db_app, name="db")
+app.add_typer(projects_app, name="projects")
+app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"llmloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Run `llmloop demo` for the offline tour, `llmloop server` to serve the UI and API."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: run the app, turning llmloop errors into a message and exit 1."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except LlmloopError as exc:
+        raise SystemExit(fail(exc.message).exit_code) from None
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Placeholder while the embedded models are written; replaced in the same change."""
