@@ -73,16 +73,27 @@ class UnknownModelError(LlmloopError):
 
 
 class ProviderError(LlmloopError):
-    """An upstream model provider failed after retries."""
+    """An upstream model provider failed after retries.
+
+    ``kind`` classifies the failure (``rate_limit``, ``server``, ``timeout``, ``connection``,
+    ``context_window``, ``content_policy``, ``auth``, ``not_found``, ``bad_request``; see
+    :class:`llmloop.providers.transport.ErrorKind`) so a gateway can decide on fallbacks.
+    """
 
     code = "provider_error"
     status = 502
 
     def __init__(
-        self, message: str, *, upstream_status: int | None = None, details: Any = None
+        self,
+        message: str,
+        *,
+        upstream_status: int | None = None,
+        kind: str | None = None,
+        details: Any = None,
     ) -> None:
         super().__init__(message, details=details)
         self.upstream_status = upstream_status
+        self.kind = kind
 
 
 class RemoteError(LlmloopError):

@@ -78,6 +78,10 @@ class Tenancy:
     ) -> tuple[ApiKey, str]:
         if not name.strip():
             raise ValidationError("a key needs a non-empty name")
+        if not name.isprintable():
+            message = f"key name {name!r} contains control characters; use printable text"
+            details = [{"field": "name", "message": message, "type": "invalid_name"}]
+            raise ValidationError(message, details=details)
         with self.db.begin() as conn:
             key, secret = self.keys.create(project_id, name, role, public=public, conn=conn)
             self.audit.record(
@@ -152,7 +156,10 @@ def _check_name(name: str) -> None:
             {"id": "prj_check", "name": name, "created_at": "2000-01-01T00:00:00Z"}
         )
     except pydantic.ValidationError:
-        raise ValidationError(
+        message = (
             f"project name {name!r} is invalid: use 1-63 lowercase letters, digits, '-', '_' "
             "or '.', starting with a letter or digit"
-        ) from None
+        )
+        # the same problem shape as a request validation error, so clients find the field
+        details = [{"field": "name", "message": message, "type": "invalid_name"}]
+        raise ValidationError(message, details=details) from None

@@ -24,7 +24,12 @@ class Embedder(Protocol):
 
     @property
     def name(self) -> str:
-        """Stable id of the vector space, e.g. ``hashed-embed`` or ``minilm``."""
+        """The embedder's name, e.g. ``hashed-embed`` or ``minilm``."""
+        ...
+
+    @property
+    def space(self) -> str:
+        """The exact vector space (model, weights, settings, fitted corpus)."""
         ...
 
     @property

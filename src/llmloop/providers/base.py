@@ -105,6 +105,7 @@ class ChatChunk(_Model):
     tool_calls: list[ToolCallDelta] | None = None
     finish_reason: str | None = None
     usage: Usage | None = None
+    cost_usd: float | None = None
 
 
 class EmbeddingRequest(_Model):
@@ -118,6 +119,7 @@ class EmbeddingResponse(_Model):
     vectors: list[list[float]]
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
+    latency_ms: float | None = None
 
 
 class ModelInfo(_Model):

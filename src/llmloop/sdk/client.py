@@ -76,7 +76,7 @@ class KeysApi(_Api):
         data = self._client.request(
             "POST",
             f"{self._project_path}/keys",
-            json={"name": name, "role": str(Role(role)), "public": public},
+            json={"name": name, "role": str(role), "public": public},
         )
         return ApiKey.model_validate(data["key"]), str(data["secret"])
 

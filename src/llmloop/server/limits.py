@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmloop.server.errors import error_body
 
 
-class BodyTooLarge(Exception):
-    pass
+def _message(max_bytes: int) -> str:
+    hint = "raise LLMLOOP_MAX_REQUEST_BYTES to allow it"
+    return f"request body larger than {max_bytes} bytes ({hint})"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive``. An HTTPException, so FastAPI's body parsing re-raises it
+    (instead of turning it into a 400) and the error handlers answer 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _message(max_bytes), headers={"connection": "close"})
 
 
 class RequestSizeLimit:
@@ -35,7 +45,7 @@ class RequestSizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -51,13 +61,7 @@ class RequestSizeLimit:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            error_body(
-                "request_too_large",
-                f"request body larger than {self.max_bytes} bytes "
-                "(raise LLMLOOP_MAX_REQUEST_BYTES to allow it)",
-            )
-        ).encode()
+        body = json.dumps(error_body("request_too_large", _message(self.max_bytes))).encode()
         await send(
             {
                 "type": "http.response.start",

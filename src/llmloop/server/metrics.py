@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
@@ -47,6 +48,26 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._templates: dict[int, str] = {}  # id(route) -> template (routes are unhashable)
+
+    def _route_template(self, scope: Scope) -> str:
+        """The matched route's full path template (``/api/v1/projects/{project}``).
+
+        ``scope["route"]`` is the route as declared on its router, without the prefix
+        it was included under; the app's route contexts know the full template.
+        """
+        route = scope.get("route")
+        if route is None:
+            return "unmatched"
+        template = self._templates.get(id(route))
+        if template is None:
+            app_routes = getattr(scope.get("app"), "routes", [])
+            self._templates = {
+                id(c.original_route): c.path or c.path_format or "unmatched"
+                for c in iter_route_contexts(app_routes)
+            }
+            template = self._templates.get(id(route)) or getattr(route, "path", None) or "unmatched"
+        return template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +87,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             self.metrics.in_flight.dec()
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = self._route_template(scope)
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)

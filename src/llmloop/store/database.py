@@ -55,10 +55,17 @@ def create_db_engine(url: str) -> Engine:
             f"database URL {url!r} is not a valid SQLAlchemy URL; "
             "use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"
         ) from None
+    shown = parsed.render_as_string(hide_password=True)  # never put a password in a message
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"database URL {shown!r}: cannot create the folder {str(folder)!r} ({exc})"
+                ) from None
         kwargs["connect_args"] = {
             "check_same_thread": False,
             "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
@@ -67,16 +74,16 @@ def create_db_engine(url: str) -> Engine:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
     else:
         raise StoreError(
-            f"database URL {url!r}: backend {parsed.get_backend_name()!r} is not supported; "
+            f"database URL {shown!r}: backend {parsed.get_backend_name()!r} is not supported; "
             "use sqlite:/// or postgresql+psycopg://"
         )
     try:
         engine = create_engine(url, **kwargs)
     except NoSuchModuleError as exc:
-        raise StoreError(f"database URL {url!r}: driver not installed ({exc})") from None
+        raise StoreError(f"database URL {shown!r}: driver not installed ({exc})") from None
     except ModuleNotFoundError as exc:
         raise StoreError(
-            f"database URL {url!r} needs the {exc.name!r} driver: pip install 'llmloop[postgres]'"
+            f"database URL {shown!r} needs the {exc.name!r} driver: pip install 'llmloop[postgres]'"
         ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

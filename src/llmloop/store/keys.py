@@ -98,18 +98,7 @@ class ApiKeyRepository:
 
     def get(self, project_id: str, key_id: str) -> ApiKey:
         with self.db.connect() as c:
-            row = (
-                c.execute(
-                    select(api_keys).where(
-                        api_keys.c.id == key_id, api_keys.c.project_id == project_id
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFoundError(f"API key {key_id!r} not found in this project")
-        return _to_key(row)
+            return _get(c, project_id, key_id)
 
     def list(self, project_id: str, *, include_revoked: bool = False) -> list[ApiKey]:
         query = select(api_keys).where(api_keys.c.project_id == project_id)
@@ -119,17 +108,27 @@ class ApiKeyRepository:
             return [_to_key(r) for r in c.execute(query.order_by(api_keys.c.created_at)).mappings()]
 
     def revoke(self, project_id: str, key_id: str, *, conn: Connection | None = None) -> ApiKey:
-        self.get(project_id, key_id)
+        # read and write on the same connection: a caller's transaction is not committed
+        # yet, so another connection would still see the key as active
         with self.db.begin(conn) as c:
+            _get(c, project_id, key_id)
             c.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.project_id == project_id)
                 .values(revoked_at=utcnow())
             )
-        return self.get(project_id, key_id)
+            return _get(c, project_id, key_id)
 
     def count_active(self) -> int:
         """Active keys across all projects."""
         query = select(func.count()).select_from(api_keys).where(api_keys.c.revoked_at.is_(None))
         with self.db.connect() as c:
             return int(c.execute(query).scalar_one())
+
+
+def _get(c: Connection, project_id: str, key_id: str) -> ApiKey:
+    query = select(api_keys).where(api_keys.c.id == key_id, api_keys.c.project_id == project_id)
+    row = c.execute(query).mappings().first()
+    if row is None:
+        raise NotFoundError(f"API key {key_id!r} not found in this project")
+    return _to_key(row)

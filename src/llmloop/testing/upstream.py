@@ -39,12 +39,14 @@ import json
 import math
 import re
 import signal
+import socket
 import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal
 
@@ -57,30 +59,7 @@ __all__ = ["ReceivedRequest", "ScriptedResponse", "ScriptedUpstream", "embed_tex
 
 Endpoint = Literal["chat", "embeddings", "models", "any"]
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    409: "Conflict",
-    413: "Payload Too Large",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-}
+_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 _WORD = re.compile(r"\w+")
 _PIECE = re.compile(r"\s*\S+")
 _MAX_HEAD = 1 << 20
@@ -95,17 +74,23 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
+def _hash(text: str) -> int:
+    raw = text.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
+
+
 def embed_text(text: str, dimensions: int = 16) -> list[float]:
     """A deterministic unit vector from the words of ``text`` (feature hashing).
 
     Texts sharing words get a high cosine similarity, so retrieval tests behave sensibly.
     """
     vector = [0.0] * dimensions
-    words = _WORD.findall(text.lower()) or [text]
-    for word in words:
-        digest = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+    for word in _WORD.findall(text.lower()):
+        digest = _hash(word)
         vector[digest % dimensions] += 1.0 if (digest >> 32) & 1 else -1.0
-    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    if norm == 0.0:  # no words, or words that cancel out: one axis chosen by the whole text
+        vector[_hash(text) % dimensions], norm = 1.0, 1.0
     return [v / norm for v in vector]
 
 
@@ -205,28 +190,23 @@ def _normalize_tool_calls(calls: list[dict[str, Any]] | None) -> list[dict[str, 
 
 
 def _error_body(status: int, error: dict[str, Any] | None) -> dict[str, Any]:
+    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     base = {
         "message": f"scripted upstream error {status}",
-        "type": _ERROR_TYPES.get(
-            status, "server_error" if status >= 500 else "invalid_request_error"
-        ),
+        "type": kind,
         "param": None,
         "code": None,
     }
     return {"error": {**base, **(error or {})}}
 
 
+@dataclass(slots=True)
 class _HttpRequest:
-    __slots__ = ("body", "headers", "method", "path", "version")
-
-    def __init__(self, method: str, path: str, version: str, headers: dict[str, str], body: bytes):
-        self.method, self.path, self.version, self.headers, self.body = (
-            method,
-            path,
-            version,
-            headers,
-            body,
-        )
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str]
+    body: bytes
 
     @property
     def keep_alive(self) -> bool:
@@ -280,7 +260,11 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 
 def _head(status: int, headers: dict[str, str], keep_alive: bool, length: int | None) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Status"
+    lines = [f"HTTP/1.1 {status} {reason}"]
     lines.extend(f"{k}: {v}" for k, v in headers.items())
     lines.append(
         f"content-length: {length}" if length is not None else "transfer-encoding: chunked"
@@ -302,6 +286,7 @@ class _Exchange:
         self.request = request
         self.writer = writer
         self.keep_alive = request.keep_alive
+        self._buffer = bytearray()  # streamed events not written yet: one write per burst
 
     async def json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         payload = _dumps(body)
@@ -311,17 +296,24 @@ class _Exchange:
 
     async def start_stream(self, headers: dict[str, str]) -> None:
         all_headers = {"content-type": "text/event-stream", "cache-control": "no-cache", **headers}
-        self.writer.write(_head(200, all_headers, self.keep_alive, None))
+        self._buffer += _head(200, all_headers, self.keep_alive, None)
 
     async def event(self, payload: bytes, delay_s: float = 0.0) -> None:
+        """Queue one SSE event; with a delay, send what is queued and wait first."""
         if delay_s:
-            await self.writer.drain()
+            await self.flush()
             await asyncio.sleep(delay_s)
-        self.writer.write(_sse(payload))
+        self._buffer += _sse(payload)
+
+    async def flush(self) -> None:
+        if self._buffer:
+            self.writer.write(bytes(self._buffer))
+            self._buffer.clear()
+        await self.writer.drain()
 
     async def end_stream(self) -> None:
-        self.writer.write(_sse(b"[DONE]") + b"0\r\n\r\n")
-        await self.writer.drain()
+        self._buffer += _sse(b"[DONE]") + b"0\r\n\r\n"
+        await self.flush()
 
     def drop(self) -> None:
         self.keep_alive = False
@@ -442,32 +434,14 @@ class ScriptedUpstream:
         """Serve in a background thread; returns once the port is bound."""
         if self._thread is not None:
             raise RuntimeError("this ScriptedUpstream is already running")
+        sock = socket.create_server((self.host, self.port))  # an OSError here says why
         loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._bind())
-            except OSError as exc:
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-
         self._loop = loop
-        self._thread = threading.Thread(target=run, name="scripted-upstream", daemon=True)
+        self._thread = threading.Thread(
+            target=loop.run_forever, name="scripted-upstream", daemon=True
+        )
         self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            loop.close()
-            self._thread = self._loop = None
-            raise RuntimeError(
-                f"scripted upstream could not listen on {self.host}:{self.port}: {failure[0]}"
-            )
+        asyncio.run_coroutine_threadsafe(self._bind(sock), loop).result(timeout=10)
         return self
 
     def stop(self) -> None:
@@ -502,10 +476,9 @@ class ScriptedUpstream:
         finally:
             await self._close()
 
-    async def _bind(self) -> None:
-        self._server = await asyncio.start_server(
-            self._connection, self.host, self.port, limit=_MAX_HEAD
-        )
+    async def _bind(self, sock: socket.socket | None = None) -> None:
+        where: dict[str, Any] = {"sock": sock} if sock else {"host": self.host, "port": self.port}
+        self._server = await asyncio.start_server(self._connection, limit=_MAX_HEAD, **where)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self) -> None:
@@ -538,6 +511,8 @@ class ScriptedUpstream:
                 writer.write(_head(400, {}, False, len(str(exc))) + str(exc).encode())
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
+        except asyncio.CancelledError:
+            pass  # shutting down: end normally, or Python 3.11's stream callback logs it
         finally:
             if task is not None:
                 self._connections.discard(task)
@@ -579,25 +554,22 @@ class ScriptedUpstream:
 
     async def _control(self, exchange: _Exchange) -> None:
         request, action = exchange.request, exchange.request.path.removeprefix("/_upstream/")
+        answer: dict[str, Any] = {"ok": True}
         try:
-            if action == "script" and request.method == "POST":
-                options = json.loads(request.body or b"{}")
-                self.script(**options)
-            elif action == "reset" and request.method == "POST":
+            if (request.method, action) == ("POST", "script"):
+                self.script(**json.loads(request.body or b"{}"))
+            elif (request.method, action) == ("POST", "reset"):
                 self.reset()
-            elif action == "requests" and request.method == "GET":
+            elif (request.method, action) == ("GET", "requests"):
                 log = [{"method": r.method, "path": r.path, "body": r.body} for r in self.requests]
-                await exchange.json(200, {"requests": log, "count": len(log)})
-                return
+                answer = {"requests": log, "count": len(log)}
             else:
-                await exchange.json(
-                    404, _error_body(404, {"message": f"no control action {action!r}"})
-                )
-                return
+                error = {"message": f"no control action {request.method} {action!r}"}
+                answer = _error_body(404, error)
         except (ValueError, TypeError) as exc:
             await exchange.json(400, _error_body(400, {"message": str(exc)}))
             return
-        await exchange.json(200, {"ok": True})
+        await exchange.json(404 if "error" in answer else 200, answer)
 
     async def _prelude(self, exchange: _Exchange, entry: ScriptedResponse | None) -> bool:
         """Latency, dropped connections and scripted errors; True when already answered."""
@@ -696,80 +668,49 @@ class _Answer:
         tool_calls = entry.tool_calls if entry else None
         if entry is not None and entry.chunks is not None:
             content: str | None = "".join(entry.chunks)
-            pieces = list(entry.chunks)
+        elif entry is not None and (entry.reply is not None or tool_calls):
+            content = entry.reply
+        elif upstream.default_reply is not None:
+            content = upstream.default_reply
         else:
-            if entry is not None and (entry.reply is not None or tool_calls):
-                content = entry.reply
-            else:
-                content = (
-                    upstream.default_reply
-                    if upstream.default_reply is not None
-                    else _last_user_text(body)
-                )
-            pieces = _PIECE.findall(content) if content else []
-        prompt = sum(
-            count_tokens(_text_of(m.get("content")))
-            for m in body["messages"]
-            if isinstance(m, dict)
+            content = _last_user_text(body)
+        pieces = (
+            list(entry.chunks)
+            if entry and entry.chunks is not None
+            else _PIECE.findall(content or "")
         )
-        completion = count_tokens(content or "") + sum(
-            count_tokens(c["function"]["arguments"]) for c in tool_calls or []
-        )
-        usage = {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-        if entry is not None and entry.usage:
-            usage.update(entry.usage)
-            usage["total_tokens"] = entry.usage.get(
-                "total_tokens", usage["prompt_tokens"] + usage["completion_tokens"]
-            )
+        messages = [m for m in body["messages"] if isinstance(m, dict)]
+        prompt = sum(count_tokens(_text_of(m.get("content"))) for m in messages)
+        arguments = " ".join(c["function"]["arguments"] for c in tool_calls or [])
+        completion = count_tokens(content or "") + count_tokens(arguments)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+        usage.update(entry.usage if entry and entry.usage else {})
+        usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
         finish = (entry.finish_reason if entry else None) or (
             "tool_calls" if tool_calls else "stop"
         )
-        return cls(
-            f"chatcmpl-{upstream._next_id()}",
-            body["model"],
-            content,
-            pieces,
-            tool_calls,
-            finish,
-            usage,
-            entry,
-        )
+        answer_id = f"chatcmpl-{upstream._next_id()}"
+        return cls(answer_id, body["model"], content, pieces, tool_calls, finish, usage, entry)
 
     def completion(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": self.content}
         if self.tool_calls:
             message["tool_calls"] = self.tool_calls
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": self.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": self.usage,
+        choice = {
+            "index": 0,
+            "message": message,
+            "finish_reason": self.finish_reason,
+            "logprobs": None,
         }
+        return {**self._envelope("chat.completion", [choice]), "usage": self.usage}
+
+    def _envelope(self, kind: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": self.id, "object": kind, "created": int(time.time()), "model": self.model,
+                "choices": choices}  # fmt: skip
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return _dumps(
-            {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": self.model,
-                "choices": [choice],
-            }
-        )
+        return _dumps(self._envelope("chat.completion.chunk", [choice]))
 
     def _deltas(self) -> Iterator[bytes]:
         yield self._chunk({"role": "assistant", "content": ""})
@@ -801,7 +742,7 @@ class _Answer:
                 and entry.disconnect_after is not None
                 and n >= entry.disconnect_after
             ):
-                await exchange.writer.drain()
+                await exchange.flush()
                 exchange.drop()
                 return
             await exchange.event(payload, delay if n else 0.0)
@@ -811,14 +752,7 @@ class _Answer:
             return
         await exchange.event(self._chunk({}, self.finish_reason), delay)
         if include_usage:
-            usage_chunk = {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": self.model,
-                "choices": [],
-                "usage": self.usage,
-            }
+            usage_chunk = {**self._envelope("chat.completion.chunk", []), "usage": self.usage}
             await exchange.event(_dumps(usage_chunk))
         await exchange.end_stream()
 
@@ -830,21 +764,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8900)
-    parser.add_argument(
-        "--reply", default=None, help="fixed reply (default: echo the last user message)"
-    )
+    parser.add_argument("--reply", help="fixed reply (default: echo the last user message)")
     parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument(
-        "--log-limit", type=int, default=1000, help="received requests kept for /_upstream/requests"
-    )
+    parser.add_argument("--log-limit", type=int, default=1000, help="requests kept in the log")
     args = parser.parse_args(argv)
-    upstream = ScriptedUpstream(
-        host=args.host,
-        port=args.port,
-        reply=args.reply,
-        latency_ms=args.latency_ms,
-        log_limit=args.log_limit,
-    )
+    options = {"reply": args.reply, "latency_ms": args.latency_ms, "log_limit": args.log_limit}
+    upstream = ScriptedUpstream(host=args.host, port=args.port, **options)
 
     def announce() -> None:
         print(f"scripted upstream on {upstream.base_url}", flush=True)

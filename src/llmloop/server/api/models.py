@@ -23,7 +23,7 @@ class ModelListing(BaseModel):
 @router.get("/models", summary="Known providers and the models they list.")
 async def list_models(_: Viewer, runtime: RuntimeDep) -> ModelListing:
     return ModelListing(
-        providers=runtime.providers.provider_names(),
+        providers=runtime.providers.names(),
         default_chat_model=runtime.settings.default_chat_model,
         default_embedding_model=runtime.settings.default_embedding_model,
         models=await runtime.providers.list_all_models(),

@@ -61,5 +61,5 @@ def project_counts(runtime: Runtime, project: Project) -> dict[str, int]:
     return {
         "api_keys": len(keys),
         "audit_events": runtime.tenancy.audit.count(project.id),
-        "providers": len(runtime.providers.provider_names()),
+        "providers": len(runtime.providers.names()),
     }

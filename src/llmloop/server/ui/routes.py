@@ -51,7 +51,9 @@ def login_page(request: Request, runtime: RuntimeDep, key: str | None = None) ->
 def login(
     request: Request, runtime: RuntimeDep, key: Annotated[str, Form()], next: str = "/"
 ) -> Response:
-    response = _accept_key(runtime, key, next if next.startswith("/") else "/")
+    # a local path only: "//host" and "/\\host" are other sites to a browser
+    local = next.startswith("/") and not next.startswith(("//", "/\\"))
+    response = _accept_key(runtime, key, next if local else "/")
     if response.status_code == 401:
         return TEMPLATES.TemplateResponse(
             request, "login.html", {"error": "That key is invalid or revoked."}, status_code=401
@@ -105,7 +107,7 @@ async def models_page(request: Request, runtime: RuntimeDep) -> Response:
         "models.html",
         principal,
         active="models",
-        providers=runtime.providers.provider_names(),
+        providers=runtime.providers.names(),
         models=listing,
         default_chat=runtime.settings.default_chat_model,
         default_embedding=runtime.settings.default_embedding_model,
