@@ -87,7 +87,9 @@ def test_held_out_quality_is_measured_per_slice(result: DemoResult) -> None:
     assert 0.3 < evaluation.reply_match <= english_share
 
 
-def test_model_is_saved_as_version_1_and_audited(result: DemoResult, demo_settings: Settings) -> None:
+def test_model_is_saved_as_version_1_and_audited(
+    result: DemoResult, demo_settings: Settings
+) -> None:
     training = result.training
     assert (training.model, training.version, training.reused) == (
         "local/ticket-assistant@1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import string
 from collections import Counter
 
@@ -79,7 +80,7 @@ def test_same_seed_same_tickets_other_seed_other_tickets() -> None:
     assert first == again  # ids and timestamps included
     assert [r.content_hash() for r in first] != [r.content_hash() for r in other]
     assert len({r.id for r in first}) == 300
-    assert all(a.created_at < b.created_at for a, b in zip(first, first[1:], strict=False))
+    assert all(a.created_at < b.created_at for a, b in itertools.pairwise(first))
 
 
 def test_base_distribution_follows_the_mix() -> None:
@@ -104,11 +105,20 @@ def test_base_distribution_follows_the_mix() -> None:
 def test_shifted_batch_brings_a_new_language_and_product_line() -> None:
     base = generate_tickets(2000, seed=7)
     shifted = generate_shifted(2000, seed=7)
-    base_languages, shifted_languages = distribution(base, "language"), distribution(shifted, "language")
-    base_products, shifted_products = distribution(base, "product"), distribution(shifted, "product")
+    base_languages, shifted_languages = (
+        distribution(base, "language"),
+        distribution(shifted, "language"),
+    )
+    base_products, shifted_products = (
+        distribution(base, "product"),
+        distribution(shifted, "product"),
+    )
     assert "pt" not in base_languages and shifted_languages["pt"] > 700
     assert "ride" not in base_products and shifted_products["ride"] > 900
-    base_intents, shifted_intents = Counter(distribution(base, "intent")), distribution(shifted, "intent")
+    base_intents, shifted_intents = (
+        Counter(distribution(base, "intent")),
+        distribution(shifted, "intent"),
+    )
     assert shifted_intents["technical"] / 2000 > base_intents["technical"] / 2000 + 0.04
     assert {r.metadata["batch"] for r in shifted} == {"shifted"}
     assert not {r.id for r in base} & {r.id for r in shifted}

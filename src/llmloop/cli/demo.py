@@ -98,7 +98,8 @@ def _serve(settings: Settings, project: str, port: int | None) -> None:
     runtime = Runtime(settings)
     secret = _demo_secret(runtime, project)
     announce(runtime, host, port)
-    console.print(f"  Open the demo signed in: http://{host}:{port}/login?key={secret}")
+    console.print("  Open the demo signed in:")
+    console.print(f"    http://{host}:{port}/login?key={secret}", soft_wrap=True, highlight=False)
     console.print("  [dim]Ctrl+C stops the server.[/dim]")
     app = create_app(runtime)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
@@ -210,12 +211,12 @@ def _story_live(result: DemoResult) -> None:
         highlight=False,
     )
     table = Table(header_style="bold")
-    for column in ("ticket", "lang", "expected", "label", "p", "ms"):
-        table.add_column(column, overflow="fold" if column == "ticket" else "ellipsis")
+    for column in ("ticket", "lang", "label", "p", "ms"):
+        table.add_column(column, justify="right" if column in ("p", "ms") else "left")
     for call in live.calls:
-        mark = "" if call.correct else " ✗"
+        verdict = "[green]✓[/green]" if call.correct else f"[red]✗[/red] (expected {call.expected})"
         table.add_row(
-            _clip(call.ticket, 56), call.language, call.expected, call.label + mark,
+            _clip(call.ticket, 44), call.language, f"{call.label} {verdict}",
             f"{call.probability:.2f}", f"{call.latency_ms:.1f}",
         )  # fmt: skip
     console.print(table)

@@ -18,10 +18,10 @@ class ScenarioOptions(_Result):
     shifted_tickets: int = Field(default=1000, ge=50, le=100_000)
     live_requests: int = Field(default=40, ge=1, le=10_000)
     embed_references: int = Field(
-        default=500, ge=20, description="Training tickets embedded as the neighbour index."
+        default=400, ge=20, description="Training tickets embedded as the neighbour index."
     )
     embed_queries: int = Field(
-        default=150, ge=10, description="Held-out (and as many shifted) tickets embedded."
+        default=100, ge=10, description="Held-out (and as many shifted) tickets embedded."
     )
     project: str = "demo"
     model_name: str = "ticket-assistant"

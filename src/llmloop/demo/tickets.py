@@ -3,8 +3,12 @@
 Tickets to the fictional gadget maker Lumio: eight intents across five product lines and
 five languages, written from per-language phrase packs (:mod:`llmloop.demo.phrases`) with
 slot fillers (orders, amounts, dates, devices, product faults and features), greetings,
-fillers and sign-offs by channel, ambiguous tickets whose wording points at two intents,
-and a little noise (typos, casing, dropped accents).
+fillers and sign-offs by channel, and a little noise (typos, casing, dropped accents).
+Some tickets are hard on purpose (``metadata["difficulty"]``): ``ambiguous`` ones are
+worded so they also point at another intent, ``mixed`` ones add a second, lesser request
+of another intent after the main one (labelled by the main request). Every record carries
+``metadata`` language, product, intent, user_group (customer tier), channel, difficulty
+and batch (the mix's name); ``expectations`` the intent and the reference reply.
 
 A :class:`TicketMix` says how often each intent, language, product, customer tier and
 channel appears. :data:`BASE_MIX` is the traffic version 1 is trained on: four languages and
