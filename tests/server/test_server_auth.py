@@ -122,7 +122,7 @@ def test_overview_counts(client: TestClient, tenant: Tenant, runtime: Runtime) -
     assert body["counts"] == {
         "api_keys": 4,
         "audit_events": 5,
-        "providers": len(runtime.providers.provider_names()),
+        "providers": len(runtime.providers.names()),
     }
     assert [e["action"] for e in body["recent_activity"]].count("key.create") == 4
 

@@ -114,6 +114,7 @@ def test_upgrade_refuses_an_unknown_revision_too(db: Database) -> None:
             "could not open database 'postgresql+psycopg://nobody@127.0.0.1:1/none'",
         ),
     ],
+    ids=["unparseable", "unsupported-backend", "missing-driver", "unreachable-server"],
 )
 def test_bad_database_url_gives_store_error_naming_it(url: str, expected: str) -> None:
     with pytest.raises(StoreError) as info:
@@ -141,6 +142,7 @@ def test_sqlite_path_that_cannot_be_created_gives_store_error(tmp_path: Path) ->
     assert str(blocker) in str(info.value)
 
 
+@pytest.mark.postgres
 def test_postgres_scheme_aliases_are_normalised(postgres_server: PostgresServer) -> None:
     schema = postgres_server.create_schema()
     try:

@@ -60,7 +60,7 @@ def test_login_shows_the_overview(page: Page, live_server: LiveServer, acme: Ten
     expect(page.locator("main h1")).to_have_text("acme-support")
     expect(page.locator(".project-name")).to_have_text("acme-support")
     expect(page.locator(".who")).to_have_text("key:admin · admin")
-    providers = len(live_server.runtime.providers.provider_names())
+    providers = len(live_server.runtime.providers.names())
     for stat, value in (("api_keys", "4"), ("audit_events", "5"), ("providers", str(providers))):
         expect(page.locator(f'[data-stat="{stat}"] .stat-value')).to_have_text(value)
     activity = page.locator("main table tbody tr")

@@ -204,7 +204,7 @@ def _connect_local(settings: Settings, project: str) -> Client:
     app.dependency_overrides[get_principal] = lambda: principal
     http = httpx.Client(
         base_url=LOCAL_BASE_URL,
-        transport=InProcessTransport(app),
+        transport=InProcessTransport(app, on_close=runtime.providers.aclose),
         timeout=settings.request_timeout_s,
     )
     return Client(http, principal.project.name, runtime=runtime)

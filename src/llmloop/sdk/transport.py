@@ -7,6 +7,7 @@ the same, down to validation errors.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -49,8 +50,9 @@ def raise_for_error(response: httpx.Response) -> None:
 class InProcessTransport(httpx.BaseTransport):
     """A sync httpx transport that runs an ASGI app on a private event-loop thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self._async = httpx.ASGITransport(app=app)
+        self._on_close = on_close
         self._stack = ExitStack()
         self._portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
 
@@ -69,4 +71,9 @@ class InProcessTransport(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, content=content, request=request)
 
     def close(self) -> None:
-        self._stack.close()
+        """Run the app's clean-up (closing provider connections) on its loop, then stop it."""
+        try:
+            if self._on_close is not None:
+                self._portal.call(self._on_close)
+        finally:
+            self._stack.close()
