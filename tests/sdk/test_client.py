@@ -105,3 +105,10 @@ def test_remote_viewer_cannot_issue_keys(
         assert c.projects.get().name == "acme"
         with pytest.raises(PermissionDeniedError, match="admin"):
             c.keys.create("sneaky", role="admin")
+
+
+def test_revoking_twice_keeps_the_first_time(sdk: Client) -> None:
+    key, _ = sdk.keys.create("temp")
+    first = sdk.keys.revoke(key.id)
+    second = sdk.keys.revoke(key.id)
+    assert first.revoked_at == second.revoked_at

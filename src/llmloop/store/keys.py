@@ -112,9 +112,13 @@ class ApiKeyRepository:
         # yet, so another connection would still see the key as active
         with self.db.begin(conn) as c:
             _get(c, project_id, key_id)
-            c.execute(
+            c.execute(  # revoking twice keeps the first revocation time
                 update(api_keys)
-                .where(api_keys.c.id == key_id, api_keys.c.project_id == project_id)
+                .where(
+                    api_keys.c.id == key_id,
+                    api_keys.c.project_id == project_id,
+                    api_keys.c.revoked_at.is_(None),
+                )
                 .values(revoked_at=utcnow())
             )
             return _get(c, project_id, key_id)

@@ -18,7 +18,12 @@ from llmloop.server.ui.nav import sections
 from llmloop.tenancy import Principal
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-TEMPLATES.env.globals.update(version=__version__, nav_sections=sections)
+STAT_LABELS = {"api_keys": "API keys", "audit_events": "Audit events", "providers": "Providers"}
+TEMPLATES.env.globals.update(
+    version=__version__,
+    nav_sections=sections,
+    stat_label=lambda name: STAT_LABELS.get(name, name.replace("_", " ").capitalize()),
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,24 +46,34 @@ def _login_redirect(request: Request) -> RedirectResponse:
 
 
 @router.get("/login")
-def login_page(request: Request, runtime: RuntimeDep, key: str | None = None) -> Response:
+def login_page(
+    request: Request, runtime: RuntimeDep, key: str | None = None, next: str = "/"
+) -> Response:
     if key:
-        return _accept_key(runtime, key, "/")
-    return TEMPLATES.TemplateResponse(request, "login.html", {"error": None})
+        return _accept_key(runtime, key, _local_path(next))
+    return TEMPLATES.TemplateResponse(
+        request, "login.html", {"error": None, "next": _local_path(next)}
+    )
 
 
 @router.post("/login")
 def login(
     request: Request, runtime: RuntimeDep, key: Annotated[str, Form()], next: str = "/"
 ) -> Response:
-    # a local path only: "//host" and "/\\host" are other sites to a browser
-    local = next.startswith("/") and not next.startswith(("//", "/\\"))
-    response = _accept_key(runtime, key, next if local else "/")
+    response = _accept_key(runtime, key, _local_path(next))
     if response.status_code == 401:
         return TEMPLATES.TemplateResponse(
-            request, "login.html", {"error": "That key is invalid or revoked."}, status_code=401
+            request,
+            "login.html",
+            {"error": "That key is invalid or revoked.", "next": _local_path(next)},
+            status_code=401,
         )
     return response
+
+
+def _local_path(path: str) -> str:
+    """``path`` when it stays on this site, else ``/`` ("//host" and "/\\host" leave it)."""
+    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else "/"
 
 
 def _accept_key(runtime: RuntimeDep, key: str, next_path: str) -> Response:
