@@ -19,6 +19,7 @@ def test_all_names_resolve() -> None:
 def test_exports_are_documented_set() -> None:
     assert set(llmloop.__all__) == {
         "ApiKey",
+        "AsyncClient",
         "AuditEvent",
         "AuthenticationError",
         "ChatResponse",
@@ -39,6 +40,7 @@ def test_exports_are_documented_set() -> None:
         "UnknownModelError",
         "ValidationError",
         "__version__",
+        "aconnect",
         "connect",
         "load_settings",
         "to_frame",

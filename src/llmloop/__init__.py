@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "connect": "llmloop.sdk.client",
+    "aconnect": "llmloop.sdk.aclient",
+    "AsyncClient": "llmloop.sdk.aclient",
     "Client": "llmloop.sdk.client",
     "to_frame": "llmloop.sdk.client",
     "Settings": "llmloop.settings",
@@ -39,6 +41,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "ApiKey",
+    "AsyncClient",
     "AuditEvent",
     "AuthenticationError",
     "ChatResponse",
@@ -59,6 +62,7 @@ __all__ = [
     "UnknownModelError",
     "ValidationError",
     "__version__",
+    "aconnect",
     "connect",
     "load_settings",
     "to_frame",
@@ -86,6 +90,7 @@ if TYPE_CHECKING:
         Score,
         ScoreSource,
     )
+    from llmloop.sdk.aclient import AsyncClient, aconnect
     from llmloop.sdk.client import Client, connect, to_frame
     from llmloop.settings import Settings, load_settings
 
