@@ -17,6 +17,7 @@ from llmloop.errors import (
     ValidationError,
 )
 from llmloop.records import Role
+from llmloop.runtime import Runtime
 from llmloop.store import Database
 from llmloop.tenancy import LOCAL_ACTOR, Principal, Tenancy
 
@@ -225,3 +226,14 @@ def test_ensure_project_is_idempotent(tenancy: Tenancy) -> None:
     assert tenancy.ensure_project("once") == first
     assert tenancy.projects.count() == 1
     assert tenancy.audit.count(first.id) == 1
+
+
+def test_authenticate_records_last_use(runtime: Runtime) -> None:
+    project = runtime.tenancy.create_project("touchy", actor="t")
+    key, secret = runtime.tenancy.create_key(project.id, "k", Role.viewer, actor="t")
+    assert key.last_used_at is None
+    runtime.tenancy.authenticate(secret)
+    used = runtime.tenancy.keys.get(project.id, key.id).last_used_at
+    assert used is not None
+    runtime.tenancy.authenticate(secret)  # within the interval: no second write
+    assert runtime.tenancy.keys.get(project.id, key.id).last_used_at == used

@@ -7,14 +7,16 @@ has one role, every key issued or revoked is audited, public keys only ingest fe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pydantic
 
 from llmloop.errors import AuthenticationError, PermissionDeniedError, ValidationError
-from llmloop.records import ApiKey, AuditEvent, Project, Role
+from llmloop.records import ApiKey, AuditEvent, Project, Role, utcnow
 from llmloop.store import ApiKeyRepository, AuditRepository, Database, ProjectRepository
 
 LOCAL_ACTOR = "local"
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,9 @@ class Tenancy:
         key = self.keys.authenticate(secret)
         if key is None:
             raise AuthenticationError("invalid or revoked API key")
+        now = utcnow()
+        if key.last_used_at is None or now - key.last_used_at > TOUCH_EVERY:
+            self.keys.touch(key.id)  # at most one write per key per interval
         project = self.projects.get(key.project_id)
         return Principal(project=project, role=key.role, actor=f"key:{key.name}", key=key)
 

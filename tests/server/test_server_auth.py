@@ -80,7 +80,7 @@ def test_public_key_is_refused_everywhere_but_feedback(client: TestClient, tenan
 def test_only_admins_create_keys(
     client: TestClient, tenant: Tenant, runtime: Runtime, role: Role
 ) -> None:
-    before = runtime.tenancy.keys.list(tenant.project.id)
+    before = [k.id for k in runtime.tenancy.keys.list(tenant.project.id)]
     events = runtime.tenancy.audit.count(tenant.project.id)
     response = client.post(
         f"{PROJECT_URL}/keys", headers=tenant.headers(role), json={"name": "x", "role": "admin"}
@@ -90,7 +90,7 @@ def test_only_admins_create_keys(
         f"this action needs the 'admin' role; the key 'key:{role.value}' has {role.value!r}"
     )
     assert_error(client.get(f"{PROJECT_URL}/keys", headers=tenant.headers(role)), 403, "forbidden")
-    assert runtime.tenancy.keys.list(tenant.project.id) == before
+    assert [k.id for k in runtime.tenancy.keys.list(tenant.project.id)] == before
     assert runtime.tenancy.audit.count(tenant.project.id) == events
 
 

@@ -27,13 +27,17 @@ def announce(runtime: Runtime, host: str, port: int) -> None:
     """Create the default project and admin key on first start; print the key once."""
     project, secret = runtime.tenancy.bootstrap(runtime.settings.project)
     url = f"http://{host}:{port}"
-    console.print(f"llmloop serving project [bold]{project.name}[/bold] at {url}")
-    console.print(f"  API docs {url}/api/v1/docs · metrics {url}/metrics · UI {url}/")
+    # soft_wrap: links must stay on one line to be clickable and copyable
+    console.print(f"llmloop serving project [bold]{project.name}[/bold] at {url}", soft_wrap=True)
+    console.print(
+        f"  API docs {url}/api/v1/docs · metrics {url}/metrics · UI {url}/", soft_wrap=True
+    )
     if secret:
         console.print(
             "  First start: created an admin key. It is shown only this once, keep it:\n"
             f"    [bold]{secret}[/bold]\n"
-            f"  Open the UI signed in: {url}/login?key={secret}"
+            f"  Open the UI signed in: {url}/login?key={secret}",
+            soft_wrap=True,
         )
 
 
