@@ -17,8 +17,8 @@ from llmloop.providers.base import ChatResponse, ModelInfo
 from llmloop.records import ApiKey, AuditEvent, Project, Role
 from llmloop.runtime import Runtime
 from llmloop.sdk import calls
-from llmloop.sdk.calls import Call, Messages
-from llmloop.sdk.client import to_frame
+from llmloop.sdk.base import AsyncApi, Call, to_frame
+from llmloop.sdk.calls import Messages
 from llmloop.sdk.connection import LOCAL_BASE_URL, Local, resolve
 from llmloop.sdk.transport import raise_for_error
 from llmloop.settings import Settings, load_settings
@@ -26,53 +26,45 @@ from llmloop.settings import Settings, load_settings
 T = TypeVar("T")
 
 
-class _AsyncApi:
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
-
-    async def _run(self, call: Call[T]) -> T:
-        return await self._client.run(call)
-
-
-class AsyncProjectsApi(_AsyncApi):
+class AsyncProjectsApi(AsyncApi):
     async def list(self) -> list[Project]:
         return await self._run(calls.list_projects())
 
     async def get(self, name_or_id: str | None = None) -> Project:
-        return await self._run(calls.get_project(name_or_id or self._client.project))
+        return await self._run(calls.get_project(name_or_id or self._project))
 
     async def create(self, name: str, description: str = "") -> tuple[Project, str]:
         return await self._run(calls.create_project(name, description))
 
     async def overview(self) -> dict[str, Any]:
-        return await self._run(calls.project_overview(self._client.project))
+        return await self._run(calls.project_overview(self._project))
 
 
-class AsyncKeysApi(_AsyncApi):
+class AsyncKeysApi(AsyncApi):
     async def list(self) -> list[ApiKey]:
-        return await self._run(calls.list_keys(self._client.project))
+        return await self._run(calls.list_keys(self._project))
 
     async def create(
         self, name: str, role: Role | str = Role.viewer, *, public: bool = False
     ) -> tuple[ApiKey, str]:
-        return await self._run(calls.create_key(self._client.project, name, role, public))
+        return await self._run(calls.create_key(self._project, name, role, public))
 
     async def revoke(self, key_id: str, reason: str | None = None) -> ApiKey:
-        return await self._run(calls.revoke_key(self._client.project, key_id, reason))
+        return await self._run(calls.revoke_key(self._project, key_id, reason))
 
 
-class AsyncAuditApi(_AsyncApi):
+class AsyncAuditApi(AsyncApi):
     async def list(
         self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
     ) -> list[AuditEvent]:
-        call = calls.list_audit(self._client.project, object_type, object_id, limit)
+        call = calls.list_audit(self._project, object_type, object_id, limit)
         return await self._run(call)
 
     async def to_pandas(self, **filters: Any) -> pd.DataFrame:
         return to_frame(await self.list(**filters))
 
 
-class AsyncModelsApi(_AsyncApi):
+class AsyncModelsApi(AsyncApi):
     async def list(self) -> list[ModelInfo]:
         return await self._run(calls.list_models())
 

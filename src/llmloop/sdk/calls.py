@@ -1,46 +1,21 @@
-"""Every SDK operation written once: its HTTP request and how to read the answer.
+"""The foundation's SDK operations: projects, keys, audit log, models.
 
-The sync :class:`~llmloop.sdk.client.Client` and the async
-:class:`~llmloop.sdk.aclient.AsyncClient` only run these, so both stay identical.
+Each is written once as a :class:`~llmloop.sdk.base.Call`; the sync and async clients
+only run them, so both stay identical.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from pydantic import TypeAdapter
 
 from llmloop.providers.base import ChatResponse, Message, ModelInfo
 from llmloop.records import ApiKey, AuditEvent, Project, Role
-
-T = TypeVar("T")
+from llmloop.sdk.base import Call, as_type
 
 Messages = str | Sequence[Message | dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Call(Generic[T]):
-    method: str
-    path: str
-    parse: Callable[[Any], T]
-    json: Any = None
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def request_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
-        if self.json is not None:
-            kwargs["json"] = self.json
-        if self.params:
-            kwargs["params"] = self.params
-        return kwargs
-
-
-def _as(type_: Any) -> Callable[[Any], Any]:
-    adapter = TypeAdapter(type_)
-    return adapter.validate_python
 
 
 def _project(project: str) -> str:
@@ -51,11 +26,11 @@ def _project(project: str) -> str:
 
 
 def list_projects() -> Call[list[Project]]:
-    return Call("GET", "/api/v1/projects", _as(list[Project]))
+    return Call("GET", "/api/v1/projects", as_type(list[Project]))
 
 
 def get_project(name_or_id: str) -> Call[Project]:
-    return Call("GET", _project(name_or_id), _as(Project))
+    return Call("GET", _project(name_or_id), as_type(Project))
 
 
 def create_project(name: str, description: str) -> Call[tuple[Project, str]]:
@@ -66,14 +41,14 @@ def create_project(name: str, description: str) -> Call[tuple[Project, str]]:
 
 
 def project_overview(project: str) -> Call[dict[str, Any]]:
-    return Call("GET", f"{_project(project)}/overview", _as(dict[str, Any]))
+    return Call("GET", f"{_project(project)}/overview", as_type(dict[str, Any]))
 
 
 # ------------------------------------------------------------------------- keys
 
 
 def list_keys(project: str) -> Call[list[ApiKey]]:
-    return Call("GET", f"{_project(project)}/keys", _as(list[ApiKey]))
+    return Call("GET", f"{_project(project)}/keys", as_type(list[ApiKey]))
 
 
 def create_key(project: str, name: str, role: Role | str, public: bool) -> Call[tuple[ApiKey, str]]:
@@ -86,7 +61,7 @@ def create_key(project: str, name: str, role: Role | str, public: bool) -> Call[
 
 def revoke_key(project: str, key_id: str, reason: str | None) -> Call[ApiKey]:
     path = f"{_project(project)}/keys/{key_id}/revoke"
-    return Call("POST", path, _as(ApiKey), json={"reason": reason})
+    return Call("POST", path, as_type(ApiKey), json={"reason": reason})
 
 
 # ------------------------------------------------------------------------- audit
@@ -99,7 +74,7 @@ def list_audit(
     return Call(
         "GET",
         f"{_project(project)}/audit",
-        _as(list[AuditEvent]),
+        as_type(list[AuditEvent]),
         params={k: v for k, v in params.items() if v is not None},
     )
 
@@ -108,13 +83,13 @@ def list_audit(
 
 
 def list_models() -> Call[list[ModelInfo]]:
-    models = _as(list[ModelInfo])
+    models = as_type(list[ModelInfo])
     return Call("GET", "/api/v1/models", lambda data: models(data["models"]))
 
 
 def chat(model: str, messages: Messages, params: dict[str, Any]) -> Call[ChatResponse]:
     body = {"model": model, "messages": _messages(messages), "params": params}
-    return Call("POST", "/api/v1/models/chat", _as(ChatResponse), json=body)
+    return Call("POST", "/api/v1/models/chat", as_type(ChatResponse), json=body)
 
 
 def embed(model: str, texts: Sequence[str]) -> Call[np.ndarray]:

@@ -8,19 +8,19 @@ twin is :func:`llmloop.aconnect`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import httpx
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
 from llmloop.providers.base import ChatResponse, ModelInfo
 from llmloop.records import ApiKey, AuditEvent, Project, Role
 from llmloop.runtime import Runtime
 from llmloop.sdk import calls
-from llmloop.sdk.calls import Call, Messages
+from llmloop.sdk.base import Call, SyncApi, to_frame
+from llmloop.sdk.calls import Messages
 from llmloop.sdk.connection import LOCAL_BASE_URL, Local, resolve
 from llmloop.sdk.transport import InProcessTransport, raise_for_error
 from llmloop.settings import Settings, load_settings
@@ -28,59 +28,46 @@ from llmloop.settings import Settings, load_settings
 T = TypeVar("T")
 
 
-def to_frame(items: Iterable[BaseModel]) -> pd.DataFrame:
-    """A DataFrame with one row per item and one column per field."""
-    return pd.DataFrame([item.model_dump(mode="python") for item in items])
-
-
-class _Api:
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def _run(self, call: Call[T]) -> T:
-        return self._client.run(call)
-
-
-class ProjectsApi(_Api):
+class ProjectsApi(SyncApi):
     def list(self) -> list[Project]:
         return self._run(calls.list_projects())
 
     def get(self, name_or_id: str | None = None) -> Project:
-        return self._run(calls.get_project(name_or_id or self._client.project))
+        return self._run(calls.get_project(name_or_id or self._project))
 
     def create(self, name: str, description: str = "") -> tuple[Project, str]:
         """Create a project; return it with its first admin key's secret (shown once)."""
         return self._run(calls.create_project(name, description))
 
     def overview(self) -> dict[str, Any]:
-        return self._run(calls.project_overview(self._client.project))
+        return self._run(calls.project_overview(self._project))
 
 
-class KeysApi(_Api):
+class KeysApi(SyncApi):
     def list(self) -> list[ApiKey]:
-        return self._run(calls.list_keys(self._client.project))
+        return self._run(calls.list_keys(self._project))
 
     def create(
         self, name: str, role: Role | str = Role.viewer, *, public: bool = False
     ) -> tuple[ApiKey, str]:
         """Issue a key; return it with its secret, which is never shown again."""
-        return self._run(calls.create_key(self._client.project, name, role, public))
+        return self._run(calls.create_key(self._project, name, role, public))
 
     def revoke(self, key_id: str, reason: str | None = None) -> ApiKey:
-        return self._run(calls.revoke_key(self._client.project, key_id, reason))
+        return self._run(calls.revoke_key(self._project, key_id, reason))
 
 
-class AuditApi(_Api):
+class AuditApi(SyncApi):
     def list(
         self, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
     ) -> list[AuditEvent]:
-        return self._run(calls.list_audit(self._client.project, object_type, object_id, limit))
+        return self._run(calls.list_audit(self._project, object_type, object_id, limit))
 
     def to_pandas(self, **filters: Any) -> pd.DataFrame:
         return to_frame(self.list(**filters))
 
 
-class ModelsApi(_Api):
+class ModelsApi(SyncApi):
     def list(self) -> list[ModelInfo]:
         return self._run(calls.list_models())
 
