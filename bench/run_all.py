@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["provider_overhead.py", "store_writes.py", "embedded_models.py"]
+BENCHMARKS = [
+    "provider_overhead.py",
+    "store_writes.py",
+    "embedded_models.py",
+    "trace_overhead.py",
+    "dataset_dedup.py",
+    "eval_throughput.py",
+    "label_model.py",
+]
 
 
 def main() -> int:

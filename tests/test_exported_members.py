@@ -41,7 +41,9 @@ def test_exports_are_documented_set() -> None:
         "ValidationError",
         "__version__",
         "aconnect",
+        "aevaluate",
         "connect",
+        "evaluate",
         "load_settings",
         "to_frame",
     }

@@ -36,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "UnknownModelError": "llmloop.errors",
     "ProviderError": "llmloop.errors",
     "ChatResponse": "llmloop.providers.base",
+    "evaluate": "llmloop.evaluation.runner",
+    "aevaluate": "llmloop.evaluation.runner",
     "Message": "llmloop.providers.base",
 }
 
@@ -63,7 +65,9 @@ __all__ = [
     "ValidationError",
     "__version__",
     "aconnect",
+    "aevaluate",
     "connect",
+    "evaluate",
     "load_settings",
     "to_frame",
 ]
@@ -78,6 +82,7 @@ if TYPE_CHECKING:
         UnknownModelError,
         ValidationError,
     )
+    from llmloop.evaluation.runner import aevaluate, evaluate
     from llmloop.providers.base import ChatResponse, Message
     from llmloop.records import (
         ApiKey,

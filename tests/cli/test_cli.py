@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmloop.cli.main import main
+from llmloop.store.migrate import head_revision
 from support import LiveServer, Tenant
 
 
@@ -48,7 +49,7 @@ def test_local_projects_and_keys(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.usefixtures("local_env")
 def test_db_current_and_upgrade(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "db", "upgrade", "--json")
-    assert code == 0 and json.loads(out)["to"] == "0001_foundation"
+    assert code == 0 and json.loads(out)["to"] == head_revision()
     code, out, _ = run(capsys, "db", "current", "--json")
     assert code == 0 and json.loads(out)["up_to_date"] is True
 

@@ -126,8 +126,8 @@ def test_key_of_project_a_gets_its_own_project_on_every_read_route(
 ) -> None:
     fingerprints = beta_fingerprints(beta)
     for endpoint in project_endpoints(app):
-        if endpoint.method != "GET" or "{key_id}" in endpoint.path:
-            continue
+        if endpoint.method != "GET" or endpoint.path.count("{") > 1:
+            continue  # routes naming an object answer 404 for a made-up id
         for target in (alpha.project.id, alpha.project.name):
             response = client.get(endpoint.url(target), headers=alpha.headers())
             assert response.status_code == 200, (str(endpoint), response.text)

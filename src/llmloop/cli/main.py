@@ -8,10 +8,13 @@ import typer
 
 from llmloop import __version__
 from llmloop.cli.admin import db_app, keys_app, projects_app
+from llmloop.cli.datasets import datasets_app
 from llmloop.cli.demo import demo
+from llmloop.cli.evaluations import eval_app
 from llmloop.cli.models import models_app
 from llmloop.cli.output import fail
 from llmloop.cli.serve import server
+from llmloop.cli.traces import traces_app
 from llmloop.errors import LlmloopError
 
 app = typer.Typer(
@@ -27,6 +30,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+app.add_typer(traces_app, name="traces")
+app.add_typer(eval_app, name="eval")
+app.add_typer(datasets_app, name="datasets")
 
 
 def _version(value: bool) -> None:

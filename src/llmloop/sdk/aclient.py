@@ -20,6 +20,9 @@ from llmloop.sdk import calls
 from llmloop.sdk.base import AsyncApi, Call, to_frame
 from llmloop.sdk.calls import Messages
 from llmloop.sdk.connection import LOCAL_BASE_URL, Local, resolve
+from llmloop.sdk.datasets import AsyncDatasetsApi
+from llmloop.sdk.evaluations import AsyncEvaluationsApi
+from llmloop.sdk.traces import AsyncTracesApi
 from llmloop.sdk.transport import raise_for_error
 from llmloop.settings import Settings, load_settings
 
@@ -88,6 +91,9 @@ class AsyncClient:
         self.keys = AsyncKeysApi(self)
         self.audit = AsyncAuditApi(self)
         self.models = AsyncModelsApi(self)
+        self.traces = AsyncTracesApi(self)
+        self.evaluations = AsyncEvaluationsApi(self)
+        self.datasets = AsyncDatasetsApi(self)
 
     @property
     def is_local(self) -> bool:

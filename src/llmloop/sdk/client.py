@@ -22,6 +22,9 @@ from llmloop.sdk import calls
 from llmloop.sdk.base import Call, SyncApi, to_frame
 from llmloop.sdk.calls import Messages
 from llmloop.sdk.connection import LOCAL_BASE_URL, Local, resolve
+from llmloop.sdk.datasets import DatasetsApi
+from llmloop.sdk.evaluations import EvaluationsApi
+from llmloop.sdk.traces import TracesApi
 from llmloop.sdk.transport import InProcessTransport, raise_for_error
 from llmloop.settings import Settings, load_settings
 
@@ -91,6 +94,9 @@ class Client:
         self.keys = KeysApi(self)
         self.audit = AuditApi(self)
         self.models = ModelsApi(self)
+        self.traces = TracesApi(self)
+        self.evaluations = EvaluationsApi(self)
+        self.datasets = DatasetsApi(self)
 
     @property
     def is_local(self) -> bool:

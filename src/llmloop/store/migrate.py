@@ -10,7 +10,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from llmloop.errors import SchemaTooNewError
-from llmloop.store import audit, keys, projects  # noqa: F401  (register tables on metadata)
+from llmloop.store import (  # noqa: F401  (register tables on metadata)
+    audit,
+    datasets,
+    evaluations,
+    keys,
+    projects,
+    traces,
+)
 from llmloop.store.database import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -15,7 +15,9 @@ class NavItem:
 
 NAV: tuple[NavItem, ...] = (
     NavItem("home", "Overview", "/", "Project"),
+    NavItem("datasets", "Datasets", "/datasets", "Data"),
     NavItem("models", "Models", "/models", "Build"),
+    NavItem("evaluations", "Evaluations", "/evaluations", "Evaluate"),
     NavItem("keys", "API keys", "/keys", "Settings"),
     NavItem("audit", "Audit log", "/audit", "Settings"),
 )

@@ -1,0 +1,90 @@
+"""``llmloop traces``: list traces with filters, show one trace's span tree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.tree import Tree
+
+from llmloop.cli.output import JsonOption, console, print_json, show
+from llmloop.sdk.client import connect
+from llmloop.store.traces_types import SpanNode
+
+traces_app = typer.Typer(help="Traces of LLM calls and the spans in them.", no_args_is_help=True)
+
+
+def _cost(value: float | None) -> str:
+    return "-" if value is None else f"${value:.6f}"
+
+
+@traces_app.command("list")
+def traces_list(
+    name: Annotated[str | None, typer.Option(help="Trace name.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model, e.g. gpt-4o-mini.")] = None,
+    status: Annotated[str | None, typer.Option(help="ok, error or unset.")] = None,
+    user: Annotated[str | None, typer.Option(help="User id.")] = None,
+    session: Annotated[str | None, typer.Option(help="Session id.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Has this tag (repeatable).")] = None,
+    text: Annotated[str | None, typer.Option(help="Substring of an input or output.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Started at or after (UTC).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List traces, newest first."""
+    when = since.replace(tzinfo=since.tzinfo or UTC).isoformat() if since else None
+    filters = {"name": name, "model": model, "status": status, "user_id": user,
+               "session_id": session, "tags": tag or [], "text": text, "limit": limit,
+               "since": when}  # fmt: skip
+    with connect() as client:
+        found = client.traces.list(**{k: v for k, v in filters.items() if v is not None})
+    show(
+        found,
+        as_json,
+        [
+            ("trace", lambda t: t.trace_id),
+            ("name", lambda t: t.name),
+            ("start", lambda t: t.start_time),
+            ("ms", lambda t: f"{t.duration_ms:.0f}"),
+            ("status", lambda t: t.status),
+            ("model", lambda t: t.model),
+            ("spans", lambda t: t.span_count),
+            ("tokens", lambda t: t.total_tokens),
+            ("cost", lambda t: _cost(t.cost_usd)),
+        ],
+        title="Traces",
+        empty="no traces match",
+    )
+
+
+def _add(tree: Tree, node: SpanNode) -> None:
+    s = node.span
+    label = f"[bold]{s.name}[/bold] [dim]{s.kind} · {s.duration_ms:.1f} ms · {s.status}"
+    if s.model:
+        label += f" · {s.model} {s.input_tokens}+{s.output_tokens} tok"
+    branch = tree.add(label + "[/dim]")
+    for child in node.children:
+        _add(branch, child)
+
+
+@traces_app.command("show")
+def traces_show(
+    trace_id: Annotated[str, typer.Argument(help="The trace id (32 hex characters).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a trace: its summary, span tree and scores."""
+    with connect() as client:
+        detail = client.traces.get(trace_id)
+    if as_json:
+        print_json(detail)
+        return
+    t = detail.trace
+    tree = Tree(
+        f"[bold]{t.name}[/bold] {t.trace_id} · {t.duration_ms:.0f} ms · {_cost(t.cost_usd)}"
+    )
+    for node in detail.spans:
+        _add(tree, node)
+    console.print(tree)
+    for score in detail.scores:
+        console.print(f"score {score.name} = {score.value!r} ({score.source})", highlight=False)

@@ -1,0 +1,57 @@
+"""Built-in scorers, registered under stable kinds on import of this package."""
+
+from __future__ import annotations
+
+from llmloop.evaluation.scorers.base import (
+    Prepared,
+    Row,
+    RunMetrics,
+    Sample,
+    ScorerConfig,
+    aggregator,
+    config_class,
+    kinds,
+    load_scorer,
+    run_aggregate,
+    run_scorer,
+    scorer,
+)
+from llmloop.evaluation.scorers.classification import Classification
+from llmloop.evaluation.scorers.response import Efficiency, Refusal
+from llmloop.evaluation.scorers.semantic import SemanticSimilarity
+from llmloop.evaluation.scorers.structured import JsonSchema, JsonValid
+from llmloop.evaluation.scorers.text import (
+    Contains,
+    ExactMatch,
+    NormalizedMatch,
+    RegexMatch,
+    RougeL,
+    TokenF1,
+)
+
+__all__ = [
+    "Classification",
+    "Contains",
+    "Efficiency",
+    "ExactMatch",
+    "JsonSchema",
+    "JsonValid",
+    "NormalizedMatch",
+    "Prepared",
+    "Refusal",
+    "RegexMatch",
+    "RougeL",
+    "Row",
+    "RunMetrics",
+    "Sample",
+    "ScorerConfig",
+    "SemanticSimilarity",
+    "TokenF1",
+    "aggregator",
+    "config_class",
+    "kinds",
+    "load_scorer",
+    "run_aggregate",
+    "run_scorer",
+    "scorer",
+]

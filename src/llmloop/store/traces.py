@@ -1,0 +1,416 @@
+"""Traces and spans: tables shaped for the trace list, its filters and the span tree.
+
+``spans`` holds every span once per ``(project, trace, span id)``; inserting a span
+that is already there is a no-op, so a retried OTLP export never doubles anything.
+``traces`` is a summary row per trace, recomputed from its spans in the same
+transaction that inserts them (so it is always consistent with them and idempotent),
+with the denormalised columns the list view filters and sorts on. ``trace_tags`` makes
+a tag filter an index lookup; ``trace_scores`` holds scores on traces and spans.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    and_,
+    case,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql import ColumnElement
+
+from llmloop.errors import NotFoundError
+from llmloop.records import Score
+from llmloop.store.database import Database
+from llmloop.store.schema import JsonType, UtcDateTime, metadata
+from llmloop.store.traces_types import Span, SpanNode, Trace, TraceFilter
+
+
+def _project_column() -> Column[str]:
+    return Column(
+        "project_id",
+        String(64),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+spans = Table(
+    "spans",
+    metadata,
+    _project_column(),
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=False),
+    Column("parent_span_id", String(16), nullable=True),
+    Column("name", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("start_time", UtcDateTime, nullable=False),
+    Column("end_time", UtcDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("status_message", Text, nullable=True),
+    Column("service", Text, nullable=True),
+    Column("model", Text, nullable=True),
+    Column("provider", Text, nullable=True),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=True),
+    Column("user_id", Text, nullable=True),
+    Column("session_id", Text, nullable=True),
+    Column("tags", JsonType, nullable=False),
+    # JSON text written by us (non-ASCII kept as is), so a LIKE search finds "café"
+    Column("inputs", Text, nullable=True),
+    Column("outputs", Text, nullable=True),
+    Column("attributes", JsonType, nullable=False),
+    Column("events", JsonType, nullable=False),
+    Column("flags", JsonType, nullable=False),
+    PrimaryKeyConstraint("project_id", "trace_id", "span_id", name="pk_spans"),
+    Index("ix_spans_project_start", "project_id", "start_time"),
+)
+
+traces = Table(
+    "traces",
+    metadata,
+    _project_column(),
+    Column("trace_id", String(32), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("start_time", UtcDateTime, nullable=False),
+    Column("end_time", UtcDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("service", Text, nullable=True),
+    Column("model", Text, nullable=True),
+    Column("user_id", Text, nullable=True),
+    Column("session_id", Text, nullable=True),
+    Column("span_count", Integer, nullable=False),
+    Column("error_count", Integer, nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=True),
+    PrimaryKeyConstraint("project_id", "trace_id", name="pk_traces"),
+    Index("ix_traces_project_start", "project_id", "start_time"),
+    Index("ix_traces_project_name", "project_id", "name", "start_time"),
+    Index("ix_traces_project_model", "project_id", "model", "start_time"),
+    Index("ix_traces_project_user", "project_id", "user_id", "start_time"),
+    Index("ix_traces_project_session", "project_id", "session_id", "start_time"),
+)
+
+trace_tags = Table(
+    "trace_tags",
+    metadata,
+    _project_column(),
+    Column("tag", String(200), nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    PrimaryKeyConstraint("project_id", "tag", "trace_id", name="pk_trace_tags"),
+)
+
+trace_scores = Table(
+    "trace_scores",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    _project_column(),
+    Column("trace_id", String(32), nullable=False),
+    Column("target_kind", String(8), nullable=False),
+    Column("target_id", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("value", JsonType, nullable=False),
+    Column("rationale", Text, nullable=True),
+    Column("source", String(200), nullable=False),
+    Column("scorer_version", String(200), nullable=True),
+    Column("cost_usd", Float, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_trace_scores_trace", "project_id", "trace_id"),
+)
+
+_SPAN_COLUMNS = tuple(c.name for c in spans.columns if c.name != "project_id")
+_TRACE_COLUMNS = tuple(c.name for c in traces.columns if c.name != "project_id")
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing/update``."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _span_row(project_id: str, span: Span) -> dict[str, Any]:
+    row = {name: getattr(span, name) for name in _SPAN_COLUMNS}
+    row["project_id"] = project_id
+    row["inputs"] = _dump(span.inputs)
+    row["outputs"] = _dump(span.outputs)
+    return row
+
+
+def _to_span(row: RowMapping) -> Span:
+    values = {name: row[name] for name in _SPAN_COLUMNS}
+    for side in ("inputs", "outputs"):
+        values[side] = None if values[side] is None else json.loads(values[side])
+    return Span.model_construct(**values)
+
+
+def _to_trace(row: RowMapping, tags: list[str]) -> Trace:
+    return Trace(**{name: row[name] for name in _TRACE_COLUMNS}, tags=tags)
+
+
+def build_tree(items: Sequence[Span]) -> list[SpanNode]:
+    """Spans as a forest: roots (and spans whose parent is missing) with their children."""
+    ordered = sorted(items, key=lambda s: (s.start_time, s.span_id))
+    nodes = {s.span_id: SpanNode(span=s) for s in ordered}
+    roots: list[SpanNode] = []
+    for s in ordered:
+        parent = nodes.get(s.parent_span_id) if s.parent_span_id else None
+        if parent is None or parent is nodes[s.span_id]:
+            roots.append(nodes[s.span_id])
+        else:
+            parent.children.append(nodes[s.span_id])
+    return roots
+
+
+class TraceRepository:
+    """Spans, trace summaries, tags and scores of one project at a time."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ writes
+
+    def insert(
+        self, project_id: str, items: Sequence[Span], *, conn: Connection | None = None
+    ) -> int:
+        """Store spans (duplicates ignored) and refresh their traces; return traces touched."""
+        if not items:
+            return 0
+        with self.db.begin(conn) as c:
+            stmt = _insert(c, spans).on_conflict_do_nothing(
+                index_elements=["project_id", "trace_id", "span_id"]
+            )
+            c.execute(stmt, [_span_row(project_id, s) for s in items])
+            tags = {(t, s.trace_id) for s in items for t in s.tags}
+            if tags:
+                tag_stmt = _insert(c, trace_tags).on_conflict_do_nothing()
+                rows = [{"project_id": project_id, "tag": t, "trace_id": i} for t, i in tags]
+                c.execute(tag_stmt, rows)
+            trace_ids = sorted({s.trace_id for s in items})
+            self._refresh(c, project_id, trace_ids, items)
+        return len(trace_ids)
+
+    def _refresh(
+        self, c: Connection, project_id: str, trace_ids: list[str], batch: Sequence[Span]
+    ) -> None:
+        """Recompute the summary rows of ``trace_ids`` from their stored spans."""
+        s = spans.c
+        for chunk in _chunks(trace_ids, 500):
+            where = and_(s.project_id == project_id, s.trace_id.in_(chunk))
+            aggregates = select(
+                s.trace_id,
+                func.min(s.start_time).label("start_time"),
+                func.max(s.end_time).label("end_time"),
+                func.count().label("span_count"),
+                func.sum(case((s.status == "error", 1), else_=0)).label("error_count"),
+                func.sum(s.input_tokens).label("input_tokens"),
+                func.sum(s.output_tokens).label("output_tokens"),
+                func.sum(s.cost_usd).label("cost_usd"),
+                func.max(s.model).label("model"),
+                func.max(s.user_id).label("user_id"),
+                func.max(s.session_id).label("session_id"),
+                func.max(s.service).label("service"),
+            ).where(where)
+            found = c.execute(aggregates.group_by(s.trace_id)).mappings().all()
+            root_query = select(s.trace_id, s.name).where(where, s.parent_span_id.is_(None))
+            roots = dict(c.execute(root_query).all())
+            first = {}
+            for span in sorted(batch, key=lambda x: x.start_time, reverse=True):
+                first[span.trace_id] = span.name
+            rows = [_summary(project_id, r, roots.get(r["trace_id"]) or first[r["trace_id"]])
+                    for r in found]  # fmt: skip
+            stmt = _insert(c, traces)
+            update = {n: stmt.excluded[n] for n in _TRACE_COLUMNS if n != "trace_id"}
+            c.execute(
+                stmt.on_conflict_do_update(index_elements=["project_id", "trace_id"], set_=update),
+                rows,
+            )
+
+    def add_score(self, project_id: str, trace_id: str, score: Score) -> Score:
+        """Attach ``score`` to the trace (or one of its spans); the target must exist."""
+        with self.db.begin() as c:
+            self._require_target(c, project_id, trace_id, score)
+            row = score.model_dump(exclude={"source"})
+            row.update(project_id=project_id, trace_id=trace_id, source=str(score.source))
+            c.execute(trace_scores.insert().values(**row))
+        return score
+
+    def _require_target(self, c: Connection, project_id: str, trace_id: str, score: Score) -> None:
+        if score.target_kind == "span":
+            query = select(spans.c.span_id).where(
+                spans.c.project_id == project_id,
+                spans.c.trace_id == trace_id,
+                spans.c.span_id == score.target_id,
+            )
+            if c.execute(query).first() is None:
+                raise NotFoundError(f"span {score.target_id!r} not found in trace {trace_id!r}")
+        elif c.execute(self._trace_query(project_id, trace_id)).first() is None:
+            raise NotFoundError(f"trace {trace_id!r} not found")
+
+    # ------------------------------------------------------------------ reads
+
+    @staticmethod
+    def _trace_query(project_id: str, trace_id: str) -> Any:
+        return select(traces).where(
+            traces.c.project_id == project_id, traces.c.trace_id == trace_id
+        )
+
+    def get(self, project_id: str, trace_id: str) -> Trace:
+        with self.db.connect() as c:
+            row = c.execute(self._trace_query(project_id, trace_id)).mappings().first()
+            if row is None:
+                raise NotFoundError(f"trace {trace_id!r} not found")
+            return _to_trace(row, self._tags(c, project_id, [trace_id]).get(trace_id, []))
+
+    def spans(self, project_id: str, trace_id: str) -> list[Span]:
+        query = (
+            select(spans)
+            .where(spans.c.project_id == project_id, spans.c.trace_id == trace_id)
+            .order_by(spans.c.start_time, spans.c.span_id)
+        )
+        with self.db.connect() as c:
+            return [_to_span(r) for r in c.execute(query).mappings()]
+
+    def tree(self, project_id: str, trace_id: str) -> list[SpanNode]:
+        return build_tree(self.spans(project_id, trace_id))
+
+    def scores(self, project_id: str, trace_id: str) -> list[Score]:
+        query = (
+            select(trace_scores)
+            .where(trace_scores.c.project_id == project_id, trace_scores.c.trace_id == trace_id)
+            .order_by(trace_scores.c.created_at, trace_scores.c.id)
+        )
+        fields = Score.model_fields
+        with self.db.connect() as c:
+            return [Score(**{k: r[k] for k in fields}) for r in c.execute(query).mappings().all()]
+
+    def list(self, project_id: str, where: TraceFilter | None = None) -> builtins.list[Trace]:
+        """Traces matching ``where``, newest first."""
+        where = where or TraceFilter()
+        query = (
+            select(traces)
+            .where(*self._conditions(project_id, where))
+            .order_by(traces.c.start_time.desc(), traces.c.trace_id)
+            .limit(where.limit)
+            .offset(where.offset)
+        )
+        with self.db.connect() as c:
+            rows = c.execute(query).mappings().all()
+            tags = self._tags(c, project_id, [r["trace_id"] for r in rows])
+            return [_to_trace(r, tags.get(r["trace_id"], [])) for r in rows]
+
+    def count_spans(self, project_id: str | None = None) -> int:
+        query = select(func.count()).select_from(spans)
+        if project_id is not None:
+            query = query.where(spans.c.project_id == project_id)
+        with self.db.connect() as c:
+            return int(c.execute(query).scalar_one())
+
+    def _tags(
+        self, c: Connection, project_id: str, trace_ids: builtins.list[str]
+    ) -> dict[str, builtins.list[str]]:
+        found: dict[str, builtins.list[str]] = defaultdict(list)
+        for chunk in _chunks(trace_ids, 500):
+            query = (
+                select(trace_tags.c.trace_id, trace_tags.c.tag)
+                .where(trace_tags.c.project_id == project_id, trace_tags.c.trace_id.in_(chunk))
+                .order_by(trace_tags.c.tag)
+            )
+            for trace_id, tag in c.execute(query):
+                found[trace_id].append(tag)
+        return found
+
+    @staticmethod
+    def _conditions(project_id: str, f: TraceFilter) -> builtins.list[ColumnElement[bool]]:
+        t = traces.c
+        conditions: builtins.list[ColumnElement[bool]] = [t.project_id == project_id]
+        equal = {
+            t.name: f.name,
+            t.model: f.model,
+            t.status: f.status,
+            t.user_id: f.user_id,
+            t.session_id: f.session_id,
+        }
+        conditions += [column == value for column, value in equal.items() if value is not None]
+        bounds = [
+            (t.start_time, f.since, f.until),
+            (t.cost_usd, f.min_cost_usd, f.max_cost_usd),
+            (t.duration_ms, f.min_duration_ms, f.max_duration_ms),
+        ]
+        for column, low, high in bounds:
+            if low is not None:
+                conditions.append(column >= low)
+            if high is not None:
+                conditions.append(column < high if column is t.start_time else column <= high)
+        for tag in f.tags:
+            tagged = select(trace_tags.c.trace_id).where(
+                trace_tags.c.project_id == project_id,
+                trace_tags.c.tag == tag,
+                trace_tags.c.trace_id == t.trace_id,
+            )
+            conditions.append(exists(tagged))
+        if f.text:
+            conditions.append(exists(_text_match(project_id, f.text)))
+        return conditions
+
+
+def _text_match(project_id: str, text: str) -> Any:
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    s = spans.c
+    return select(s.span_id).where(
+        s.project_id == project_id,
+        s.trace_id == traces.c.trace_id,
+        s.inputs.ilike(pattern, escape="\\") | s.outputs.ilike(pattern, escape="\\"),
+    )
+
+
+def _summary(project_id: str, r: RowMapping, name: str) -> dict[str, Any]:
+    start: datetime = r["start_time"]
+    end: datetime = r["end_time"]
+    return {
+        "project_id": project_id,
+        "trace_id": r["trace_id"],
+        "name": name,
+        "start_time": start,
+        "end_time": end,
+        "duration_ms": max(0.0, (end - start).total_seconds() * 1000),
+        "status": "error" if r["error_count"] else "ok",
+        "service": r["service"],
+        "model": r["model"],
+        "user_id": r["user_id"],
+        "session_id": r["session_id"],
+        "span_count": int(r["span_count"]),
+        "error_count": int(r["error_count"]),
+        "input_tokens": int(r["input_tokens"] or 0),
+        "output_tokens": int(r["output_tokens"] or 0),
+        "cost_usd": r["cost_usd"],
+    }
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
