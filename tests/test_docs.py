@@ -48,14 +48,27 @@ def demo_data_dir(
     return tmp_path
 
 
-def test_readme_sdk_example_runs(demo_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (example,) = blocks("python")
-    exec(compile(example, str(README), "exec"), {})
-    lines = capsys.readouterr().out.splitlines()
+def run_block(code: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    exec(compile(code, str(README), "exec"), {})
+    return capsys.readouterr().out.splitlines()
+
+
+def test_readme_python_examples_run(
+    demo_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sdk, tracing, evaluation = blocks("python")
+
+    lines = run_block(sdk, capsys)
     assert lines[0] == "default"
     assert lines[1] == "['key.create', 'project.create']"
     label, probability = lines[2].split()
     assert label == "billing" and 0 < float(probability) <= 1
+
+    assert run_block(tracing, capsys) == ["shipping", "triage"]
+
+    (line,) = run_block(evaluation, capsys)
+    value, low, high = (float(x.strip("[],")) for x in line.split())
+    assert 0.7 <= low <= value <= high <= 1.0
 
 
 def test_readme_cli_examples_run(demo_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -45,6 +45,7 @@ def test_exports_are_documented_set() -> None:
         "connect",
         "evaluate",
         "load_settings",
+        "observe",
         "to_frame",
     }
 

@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "connect": "llmloop.sdk.client",
+    "observe": "llmloop.tracing",
     "aconnect": "llmloop.sdk.aclient",
     "AsyncClient": "llmloop.sdk.aclient",
     "Client": "llmloop.sdk.client",
@@ -69,6 +70,7 @@ __all__ = [
     "connect",
     "evaluate",
     "load_settings",
+    "observe",
     "to_frame",
 ]
 
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
     from llmloop.sdk.aclient import AsyncClient, aconnect
     from llmloop.sdk.client import Client, connect, to_frame
     from llmloop.settings import Settings, load_settings
+    from llmloop.tracing import observe
 
 
 def __getattr__(name: str) -> Any:
