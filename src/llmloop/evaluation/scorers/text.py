@@ -9,7 +9,6 @@ from collections import Counter
 from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
-from rouge_score import rouge_scorer
 
 from llmloop.evaluation.scorers.base import Sample, ScorerConfig, Section, scorer
 from llmloop.records import Score
@@ -158,19 +157,31 @@ def token_f1(config: TokenF1, sample: Sample) -> Score:
     return sample.score(config, token_f1_score(got, want))
 
 
-class _UnicodeTokenizer:
-    """Word tokens of any script (rouge-score's default keeps only ASCII letters)."""
-
-    def tokenize(self, text: str) -> list[str]:
-        return _WORD.findall(text.casefold())
-
-
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_UnicodeTokenizer())
+def _lcs_length(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence, with one rolling row (O(len(b)) memory)."""
+    if len(a) < len(b):
+        a, b = b, a
+    row = [0] * (len(b) + 1)
+    for token in a:
+        diagonal = 0
+        for j, other in enumerate(b, start=1):
+            above = row[j]
+            row[j] = diagonal + 1 if token == other else max(row[j], row[j - 1])
+            diagonal = above
+    return row[-1]
 
 
 def rouge_l_score(prediction: str, reference: str) -> float:
-    """ROUGE-L F-measure (longest common subsequence of word tokens), via rouge-score."""
-    return float(_ROUGE.score(reference, prediction)["rougeL"].fmeasure)
+    """ROUGE-L F-measure: the longest common subsequence of word tokens (any script,
+    case-folded), as in Lin (2004) with beta = 1."""
+    got, want = _WORD.findall(prediction.casefold()), _WORD.findall(reference.casefold())
+    if not got or not want:
+        return 0.0
+    lcs = _lcs_length(got, want)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(got), lcs / len(want)
+    return 2 * precision * recall / (precision + recall)
 
 
 class RougeL(_Compare):
