@@ -56,7 +56,7 @@ def run_block(code: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
 def test_readme_python_examples_run(
     demo_data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sdk, tracing, evaluation = blocks("python")
+    sdk, tracing, evaluation, weak_supervision = blocks("python")
 
     lines = run_block(sdk, capsys)
     assert lines[0] == "default"
@@ -69,6 +69,10 @@ def test_readme_python_examples_run(
     (line,) = run_block(evaluation, capsys)
     value, low, high = (float(x.strip("[],")) for x in line.split())
     assert 0.7 <= low <= value <= high <= 1.0
+
+    methods = dict(line.split() for line in run_block(weak_supervision, capsys))
+    assert set(methods) == {"majority_vote", "label_model"}
+    assert all(0.8 < float(accuracy) <= 1.0 for accuracy in methods.values())
 
 
 def test_readme_cli_examples_run(demo_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
