@@ -181,3 +181,58 @@ def test_abstain_only_rows_get_the_class_prior(L: np.ndarray) -> None:
     L = np.vstack([L, np.full((1, L.shape[1]), -1)])
     model = LabelModel(3).fit(L)
     assert model.predict_proba(L)[-1] == pytest.approx(model.class_balance)
+
+
+@pytest.mark.parametrize(
+    ("L", "seeds"),
+    [
+        # hypothesis finds: EM saddle points and classes nobody voted for
+        ([[0, 0], [0, -1], [-1, -1], [1, 2]] + [[-1, -1]] * 5, range(20)),
+        ([[0, 0]] + [[-1, -1]] * 4, range(20)),
+    ],
+)
+def test_fit_is_identical_for_any_row_order(L: list[list[int]], seeds: range) -> None:
+    array = np.array(L)
+    first = LabelModel(3).fit(array)
+    for seed in seeds:
+        order = np.random.default_rng(seed).permutation(len(array))
+        second = LabelModel(3).fit(array[order])
+        assert np.array_equal(second.vote_probabilities, first.vote_probabilities)
+        assert np.array_equal(second.class_balance, first.class_balance)
+
+
+@pytest.mark.parametrize("balance", ["votes", "learn"])
+def test_row_order_does_not_matter_on_a_large_matrix(
+    make_matrix: Callable[..., Any], balance: str
+) -> None:
+    """Enough distinct vote patterns for the warm start on a sample."""
+    data = make_matrix(150_000, [0.9, 0.8, 0.7, 0.65, 0.6, 0.55] * 3, [0.5] * 18, seed=6)
+    order = np.random.default_rng(0).permutation(len(data.L))
+    first = LabelModel(2, class_balance=balance).fit(data.L)  # type: ignore[arg-type]
+    second = LabelModel(2, class_balance=balance).fit(data.L[order])  # type: ignore[arg-type]
+    assert first.fit_info is not None and first.fit_info.warm_start_rows > 0
+    assert np.array_equal(second.vote_probabilities, first.vote_probabilities)
+    assert np.array_equal(second.class_balance, first.class_balance)
+    assert np.array_equal(second.predict_proba(data.L), first.predict_proba(data.L))
+
+
+def test_duplicated_rows_weigh_like_their_count(make_matrix: Callable[..., Any]) -> None:
+    """The fit is over the records: doubling every row changes nothing but the counts."""
+    data = make_matrix(3_000, [0.9, 0.8, 0.7], [0.6, 0.5, 0.7], seed=8)
+    once = LabelModel(2).fit(data.L)
+    twice = LabelModel(2, smoothing=2.0).fit(np.vstack([data.L, data.L]))
+    assert twice.vote_probabilities == pytest.approx(once.vote_probabilities, abs=1e-4)
+    assert twice.class_balance == pytest.approx(once.class_balance, abs=1e-5)  # +1 per class
+
+
+def test_many_sources_fit_and_do_not_depend_on_row_order() -> None:
+    """More sources than one int64 pattern key holds (3 ** 45 > 2 ** 62)."""
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, 2, 4_000)
+    fired = rng.random((4_000, 45)) < 0.3
+    votes = np.where(rng.random((4_000, 45)) < 0.8, y[:, None], 1 - y[:, None])
+    L = np.where(fired, votes, -1)
+    first = LabelModel(2).fit(L)
+    second = LabelModel(2).fit(L[::-1])
+    assert np.array_equal(second.vote_probabilities, first.vote_probabilities)
+    assert np.abs(first.accuracies - 0.8).max() < 0.06

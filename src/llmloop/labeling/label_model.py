@@ -25,8 +25,9 @@ functions) is still informative: it fires more often on its class.
   over, and a record nobody voted on gets the class balance.
 
 Everything is vectorised over the records' vote patterns (:mod:`llmloop.labeling.patterns`):
-an EM step is a few gathers and bincounts, so a 1,000,000 x 20 matrix fits in well under
-a second.
+EM runs over the distinct patterns weighted by their counts (so the fit does not depend on
+the order of the rows), an EM step is a few gathers and bincounts, and a 1,000,000 x 20
+matrix fits in well under a second.
 """
 
 from __future__ import annotations
@@ -153,15 +154,17 @@ WARM_START_ROWS = 50_000
 def votes_class_balance(L: npt.ArrayLike, cardinality: int) -> FloatArray:
     """Class shares of the majority vote over records with a vote (ties split evenly),
     with one pseudo-record per class so no class gets probability 0."""
-    return _balance_from_votes(vote_counts(L, cardinality).T.astype(np.float64))
+    votes = vote_counts(L, cardinality).T.astype(np.float64)
+    return _balance_from_votes(votes, np.ones(votes.shape[1]))
 
 
-def _balance_from_votes(votes: FloatArray) -> FloatArray:
-    """:func:`votes_class_balance` from ``[c, i]`` vote counts."""
+def _balance_from_votes(votes: FloatArray, counts: FloatArray) -> FloatArray:
+    """:func:`votes_class_balance` from ``[c, i]`` vote counts of patterns ``i`` that
+    ``counts[i]`` records have."""
     k = votes.shape[0]
     winners = (votes == votes.max(axis=0)) & (votes > 0)
-    shares = winners / np.maximum(winners.sum(axis=0), 1)
-    return np.asarray((shares.sum(axis=1) + 1.0) / (shares.sum() + k))
+    per_class = (winners / np.maximum(winners.sum(axis=0), 1)) @ counts
+    return np.asarray((per_class + 1.0) / (per_class.sum() + k))
 
 
 def _sigmoid_pair(logit: FloatArray) -> FloatArray:
@@ -237,32 +240,35 @@ class LabelModel:
     def fit(self, L: npt.ArrayLike) -> LabelModel:
         """Estimate the sources' vote probabilities (and the class balance) from ``L``.
 
-        On a large matrix EM first runs on a random sample of ``WARM_START_ROWS`` records;
-        the full-data EM then starts near its fixed point and needs few steps (the fit is
-        on all records either way; only where it starts depends on the sample).
+        EM runs over the distinct vote patterns, each weighted by how many records have
+        it, in pattern order: the fit is a function of the multiset of rows, identical
+        whatever their order. With many distinct patterns EM first runs on a random
+        sample of ``WARM_START_ROWS`` records (drawn from the pattern counts); the full
+        EM then starts near its fixed point and needs few steps (the fit is on all
+        records either way; only where it starts depends on the sample).
         """
         start = time.perf_counter()
         array = check_label_matrix(L, self.cardinality)
         n, m = array.shape
         k = self.cardinality
-        index = VoteIndex(array, k)
+        index = VoteIndex(array, k).unique()
+        counts = index.record_counts()
         class_votes = index.class_votes()
         if isinstance(self._balance_setting, np.ndarray):
             balance = self._balance_setting
         else:
-            balance = _balance_from_votes(class_votes)
+            balance = _balance_from_votes(class_votes, counts)
         warm_rows = 0
-        if n > 2 * WARM_START_ROWS:
-            sample = np.random.default_rng(0).choice(n, WARM_START_ROWS, replace=False)
-            sample_index = VoteIndex(array[np.sort(sample)], k)
-            sample_q = self._initial_posteriors(sample_index.class_votes())
-            _, mu, balance, _, _ = self._em(sample_index, sample_q, balance)
+        if index.rows > 2 * WARM_START_ROWS:
+            sample = index.sample(WARM_START_ROWS, seed=0)
+            sample_q = self._initial_posteriors(sample.class_votes())
+            _, mu, balance, _, _ = self._em(sample, sample_q, balance)
             q = self._posteriors(index, mu, balance, abstentions=True)
-            warm_rows = WARM_START_ROWS
+            warm_rows = sample.records
         else:
             q, mu = self._initial_posteriors(class_votes), np.zeros((m, k, k))
         q, mu, balance, iterations, converged = self._em(index, q, balance, mu)
-        order = self._match_classes(q, class_votes)
+        order = self._match_classes(q, class_votes, counts)
         self._mu = np.ascontiguousarray(mu[:, :, order])
         self._balance = balance[order]
         seconds = time.perf_counter() - start
@@ -277,13 +283,14 @@ class LabelModel:
         mu: FloatArray | None = None,
     ) -> tuple[FloatArray, FloatArray, FloatArray, int, bool]:
         """EM from posteriors ``q``: ``(q, mu, balance, iterations, converged)``."""
-        m, k, n = index.sources, self.cardinality, index.rows
+        m, k, n = index.sources, self.cardinality, index.records
         learn = isinstance(self._balance_setting, str) and self._balance_setting == "learn"
         fired_per_column = index.vote_totals()
+        records = index.record_counts()  # per pattern
         previous = np.zeros((m, k, k)) if mu is None else mu
         prior = self.smoothing / (k + 1)
         for iteration in range(1, self.max_iter + 1):
-            class_mass = q.sum(axis=1)
+            class_mass = q @ records
             counts = self._expected_counts(index, q, fired_per_column).reshape(m, k, k)
             mu = (counts + prior) / (class_mass + self.smoothing)[None, None, :]
             if learn:
@@ -295,11 +302,15 @@ class LabelModel:
         return q, previous, balance, self.max_iter, False
 
     @staticmethod
-    def _match_classes(q: FloatArray, class_votes: FloatArray) -> npt.NDArray[np.intp]:
+    def _match_classes(
+        q: FloatArray, class_votes: FloatArray, counts: FloatArray
+    ) -> npt.NDArray[np.intp]:
         """The fitted class to call class ``c``: the assignment that agrees most with the
-        votes. EM's classes are only defined up to a permutation (the votes' classes are
-        observed, so only the latent class axis is renamed)."""
-        agreement = class_votes @ q.T  # [vote class, fitted class]
+        votes (rows of ``q`` and ``class_votes`` are patterns, ``counts`` records each).
+        EM's classes are only defined up to a permutation (the votes' classes are
+        observed, so only the latent class axis is renamed); classes nobody voted for
+        agree with nothing and keep their order."""
+        agreement = (class_votes * counts) @ q.T  # [vote class, fitted class]
         agreement += np.eye(len(agreement)) * 1e-9 * np.abs(agreement).max()  # ties: keep
         _, order = linear_sum_assignment(agreement, maximize=True)
         return np.asarray(order)
