@@ -15,6 +15,7 @@ BENCHMARKS = [
     "dataset_dedup.py",
     "eval_throughput.py",
     "label_model.py",
+    "trace_ingest.py",
 ]
 
 
