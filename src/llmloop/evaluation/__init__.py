@@ -6,6 +6,7 @@ run = evaluate("local/ticket-assistant", records, [ExactMatch(expected_field="la
 
 from __future__ import annotations
 
+from llmloop.evaluation.calibration import Agreement, agreement, calibrate
 from llmloop.evaluation.compare import Comparison, compare_runs, compare_stored
 from llmloop.evaluation.gate import GateReport, GateRule, GateRuleError, run_gate
 from llmloop.evaluation.runner import aevaluate, evaluate
@@ -29,19 +30,28 @@ from llmloop.evaluation.scorers import (
     load_scorer,
     scorer,
 )
+from llmloop.evaluation.scorers.judges import (
+    CorrectnessJudge,
+    FaithfulnessJudge,
+    PairwiseJudge,
+    RubricJudge,
+)
 from llmloop.evaluation.targets import CallableTarget, ModelTarget
 from llmloop.store.evaluations import Aggregate, EvalResult, EvalRun
 
 __all__ = [
     "Aggregate",
+    "Agreement",
     "CallableTarget",
     "Classification",
     "Comparison",
     "Contains",
+    "CorrectnessJudge",
     "Efficiency",
     "EvalResult",
     "EvalRun",
     "ExactMatch",
+    "FaithfulnessJudge",
     "GateReport",
     "GateRule",
     "GateRuleError",
@@ -49,15 +59,19 @@ __all__ = [
     "JsonValid",
     "ModelTarget",
     "NormalizedMatch",
+    "PairwiseJudge",
     "Refusal",
     "RegexMatch",
     "RougeL",
+    "RubricJudge",
     "Sample",
     "ScorerConfig",
     "SemanticSimilarity",
     "TokenF1",
     "aevaluate",
     "aggregator",
+    "agreement",
+    "calibrate",
     "compare_runs",
     "compare_stored",
     "evaluate",

@@ -43,7 +43,12 @@ def score_values(results: Sequence[EvalResult]) -> dict[str, np.ndarray]:
 
 def rows_of(results: Sequence[EvalResult]) -> list[Row]:
     return [
-        Row(outputs=r.outputs or {}, expectations=r.expectations or {}, metadata=r.metadata)
+        Row(
+            outputs=r.outputs or {},
+            expectations=r.expectations or {},
+            metadata=r.metadata,
+            scores=r.scores,
+        )
         for r in results
         if r.outputs is not None
     ]

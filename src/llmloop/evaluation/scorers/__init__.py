@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmloop.evaluation.scorers import judges as judges  # registers the LLM judges
 from llmloop.evaluation.scorers.base import (
     Prepared,
     Row,

@@ -122,6 +122,7 @@ class Row:
     outputs: Mapping[str, Any]
     expectations: Mapping[str, Any]
     metadata: Mapping[str, Any]
+    scores: Sequence[Score] = ()
 
 
 @dataclass(frozen=True, slots=True)
