@@ -16,6 +16,7 @@ BENCHMARKS = [
     "eval_throughput.py",
     "label_model.py",
     "trace_ingest.py",
+    "trace_queries.py",
 ]
 
 

@@ -1,15 +1,18 @@
-"""``llmloop traces``: list traces with filters, show one trace's span tree."""
+"""``llmloop traces``: list traces with filters, show one trace's span tree, aggregates."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.tree import Tree
 
-from llmloop.cli.output import JsonOption, console, print_json, show
+from llmloop.cli.output import JsonOption, console, fail, print_json, show
 from llmloop.sdk.client import connect
+from llmloop.sdk.traces import ExportFormat
 from llmloop.store.traces_types import SpanNode
 
 traces_app = typer.Typer(help="Traces of LLM calls and the spans in them.", no_args_is_help=True)
@@ -33,7 +36,7 @@ def traces_list(
     as_json: JsonOption = False,
 ) -> None:
     """List traces, newest first."""
-    when = since.replace(tzinfo=since.tzinfo or UTC).isoformat() if since else None
+    when = _utc(since)
     filters = {"name": name, "model": model, "status": status, "user_id": user,
                "session_id": session, "tags": tag or [], "text": text, "limit": limit,
                "since": when}  # fmt: skip
@@ -88,3 +91,80 @@ def traces_show(
     console.print(tree)
     for score in detail.scores:
         console.print(f"score {score.name} = {score.value!r} ({score.source})", highlight=False)
+
+
+def _utc(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=value.tzinfo or UTC).isoformat() if value else None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}"
+
+
+@traces_app.command("stats")
+def traces_stats(
+    bucket: Annotated[str, typer.Option(help="minute, hour or day.")] = "hour",
+    group_by: Annotated[str | None, typer.Option(help="model, name or tag.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Started at or after (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Started before (UTC).")] = None,
+    name: Annotated[str | None, typer.Option(help="Trace name.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model, e.g. gpt-4o-mini.")] = None,
+    status: Annotated[str | None, typer.Option(help="ok, error or unset.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Has this tag (repeatable).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Traces per time bucket: count, tokens, cost, p50/p95 latency and error rate."""
+    query = {"bucket": bucket, "group_by": group_by, "since": _utc(since), "until": _utc(until),
+             "name": name, "model": model, "status": status, "tags": tag or []}  # fmt: skip
+    with connect() as client:
+        try:
+            rows = client.traces.stats(**{k: v for k, v in query.items() if v is not None})
+        except ValidationError as exc:
+            raise fail(f"invalid query: {_problems(exc)}") from None
+    show(
+        rows,
+        as_json,
+        [
+            ("bucket", lambda r: r.bucket_start),
+            ("group", lambda r: r.group),
+            ("traces", lambda r: r.count),
+            ("errors", lambda r: f"{r.error_rate:.1%}"),
+            ("tokens", lambda r: r.total_tokens),
+            ("cost", lambda r: _cost(r.cost_usd)),
+            ("p50 ms", lambda r: _ms(r.p50_latency_ms)),
+            ("p95 ms", lambda r: _ms(r.p95_latency_ms)),
+        ],
+        title=f"Traces per {bucket}",
+        empty="no traces in range",
+    )
+
+
+@traces_app.command("export")
+def traces_export(
+    output: Annotated[Path, typer.Argument(help="File to write, e.g. spans.jsonl.")],
+    format: Annotated[str, typer.Option("--format", help="jsonl or parquet.")] = "jsonl",
+    name: Annotated[str | None, typer.Option(help="Trace name.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model, e.g. gpt-4o-mini.")] = None,
+    status: Annotated[str | None, typer.Option(help="ok, error or unset.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Has this tag (repeatable).")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Started at or after (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Started before (UTC).")] = None,
+) -> None:
+    """Write every span of the matching traces to a JSONL or Parquet file."""
+    if format not in ("jsonl", "parquet"):
+        raise fail(f"unknown format {format!r}: use jsonl or parquet")
+    filters = {"name": name, "model": model, "status": status, "tags": tag or [],
+               "since": _utc(since), "until": _utc(until)}  # fmt: skip
+    with connect() as client:
+        try:
+            chosen: ExportFormat = "parquet" if format == "parquet" else "jsonl"
+            count = client.traces.export(
+                output, chosen, **{k: v for k, v in filters.items() if v is not None}
+            )
+        except ValidationError as exc:
+            raise fail(f"invalid filter: {_problems(exc)}") from None
+    console.print(f"wrote {count} spans to {output}", highlight=False)

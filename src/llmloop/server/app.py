@@ -22,6 +22,7 @@ from llmloop.server.metrics import MetricsMiddleware, ServerMetrics
 from llmloop.server.ui import datasets as ui_datasets
 from llmloop.server.ui import evaluations as ui_evaluations
 from llmloop.server.ui import routes as ui_routes
+from llmloop.server.ui import traces as ui_traces
 from llmloop.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -72,6 +73,7 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
     app.include_router(ui_routes.router)
     app.include_router(ui_datasets.router)
     app.include_router(ui_evaluations.router)
+    app.include_router(ui_traces.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=True), name="static")
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -2,8 +2,9 @@
 
 ``spans`` holds every span once per ``(project, trace, span id)``; inserting a span
 that is already there is a no-op, so a retried OTLP export never doubles anything.
-``traces`` is a summary row per trace, recomputed from its spans in the same
-transaction that inserts them (so it is always consistent with them and idempotent),
+``traces`` is a summary row per trace, written in the same transaction that inserts
+its spans (from the batch for a new trace, recomputed from the stored spans for a
+known one; see :mod:`llmloop.store.traces_write`), so always consistent and idempotent,
 with the denormalised columns the list view filters and sorts on. ``trace_tags`` makes
 a tag filter an index lookup; ``trace_scores`` holds scores on traces and spans.
 """
@@ -14,7 +15,7 @@ import builtins
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -36,11 +37,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.expression import null
 
 from llmloop.errors import NotFoundError
 from llmloop.records import Score
+from llmloop.store import traces_write
 from llmloop.store.database import Database
 from llmloop.store.schema import JsonType, UtcDateTime, metadata
+from llmloop.store.trace_stats_types import TraceStatsQuery, TraceStatsRow
 from llmloop.store.traces_types import Span, SpanNode, Trace, TraceFilter
 
 
@@ -149,18 +153,6 @@ def _insert(conn: Connection, table: Table) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _span_row(project_id: str, span: Span) -> dict[str, Any]:
-    row = {name: getattr(span, name) for name in _SPAN_COLUMNS}
-    row["project_id"] = project_id
-    row["inputs"] = _dump(span.inputs)
-    row["outputs"] = _dump(span.outputs)
-    return row
-
-
 def _to_span(row: RowMapping) -> Span:
     values = {name: row[name] for name in _SPAN_COLUMNS}
     for side in ("inputs", "outputs"):
@@ -200,19 +192,26 @@ class TraceRepository:
         """Store spans (duplicates ignored) and refresh their traces; return traces touched."""
         if not items:
             return 0
+        trace_ids = sorted({s.trace_id for s in items})
         with self.db.begin(conn) as c:
-            stmt = _insert(c, spans).on_conflict_do_nothing(
-                index_elements=["project_id", "trace_id", "span_id"]
-            )
-            c.execute(stmt, [_span_row(project_id, s) for s in items])
-            tags = {(t, s.trace_id) for s in items for t in s.tags}
-            if tags:
-                tag_stmt = _insert(c, trace_tags).on_conflict_do_nothing()
-                rows = [{"project_id": project_id, "tag": t, "trace_id": i} for t, i in tags]
-                c.execute(tag_stmt, rows)
-            trace_ids = sorted({s.trace_id for s in items})
-            self._refresh(c, project_id, trace_ids, items)
+            known = self._known_traces(c, project_id, trace_ids)
+            traces_write.insert_spans(c, project_id, items)
+            new = set(trace_ids).difference(known)
+            traces_write.upsert_summaries(c, project_id, traces_write.summarise(items, new))
+            if known:  # these had spans before: recompute from what is stored
+                self._refresh(c, project_id, known, items)
         return len(trace_ids)
+
+    @staticmethod
+    def _known_traces(c: Connection, project_id: str, trace_ids: list[str]) -> list[str]:
+        """Those of ``trace_ids`` that already have a summary row (so stored spans)."""
+        found: list[str] = []
+        for chunk in _chunks(trace_ids, 500):
+            query = select(traces.c.trace_id).where(
+                traces.c.project_id == project_id, traces.c.trace_id.in_(chunk)
+            )
+            found += c.execute(query).scalars()
+        return sorted(found)
 
     def _refresh(
         self, c: Connection, project_id: str, trace_ids: list[str], batch: Sequence[Span]
@@ -376,6 +375,113 @@ class TraceRepository:
         if f.text:
             conditions.append(exists(_text_match(project_id, f.text)))
         return conditions
+
+    # ------------------------------------------------------------------ aggregates
+
+    def stats(self, project_id: str, query: TraceStatsQuery) -> builtins.list[TraceStatsRow]:
+        """Traces per time bucket (and group), oldest bucket first, computed in SQL.
+
+        Percentiles are nearest-rank, from ``row_number()`` over each bucket's traces
+        ordered by duration (window functions: SQLite >= 3.25 and PostgreSQL alike).
+        """
+        t = traces.c
+        where = TraceFilter(**query.model_dump(include=_STATS_FILTERS))
+        source: Any = traces
+        group: Any = null()
+        if query.group_by == "tag":
+            tag = trace_tags.c
+            joined = and_(tag.project_id == t.project_id, tag.trace_id == t.trace_id)
+            source = traces.outerjoin(trace_tags, joined)
+            group = trace_tags.c.tag
+        elif query.group_by is not None:
+            group = t.model if query.group_by == "model" else t.name
+        with self.db.connect() as c:
+            bucket = _bucket_expression(c.dialect.name, query.bucket)
+            base = (
+                select(bucket.label("b"), group.label("g"), t.duration_ms, t.error_count,
+                       t.input_tokens, t.output_tokens, t.cost_usd)
+                .select_from(source)
+                .where(*self._conditions(project_id, where))
+                .subquery()
+            )  # fmt: skip
+            # the bucket is computed once, in ``base``, not again in each window's partition
+            parts = [base.c.b] if query.group_by is None else [base.c.b, base.c.g]
+            ranked = select(
+                base,
+                func.row_number().over(partition_by=parts, order_by=base.c.duration_ms).label("rn"),
+                func.count().over(partition_by=parts).label("n"),
+            ).subquery()
+            rows = c.execute(_stats_select(ranked)).mappings().all()
+        found = [_stats_row(r) for r in rows]
+        return sorted(found, key=lambda r: (r.bucket_start, r.group is not None, r.group or ""))
+
+    def spans_of_traces(
+        self, project_id: str, trace_ids: builtins.list[str]
+    ) -> builtins.list[Span]:
+        """Every span of these traces, trace by trace in the given order, by start time."""
+        order = {trace_id: i for i, trace_id in enumerate(trace_ids)}
+        found: builtins.list[Span] = []
+        with self.db.connect() as c:
+            for chunk in _chunks(trace_ids, 500):
+                query = select(spans).where(spans.c.project_id == project_id,
+                                            spans.c.trace_id.in_(chunk))  # fmt: skip
+                found += [_to_span(r) for r in c.execute(query).mappings()]
+        return sorted(found, key=lambda s: (order[s.trace_id], s.start_time, s.span_id))
+
+
+_STATS_FILTERS = {"since", "until", "name", "model", "status", "tags", "text"}
+_SQLITE_BUCKETS = {"minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d"}
+
+
+def _bucket_expression(dialect: str, bucket: str) -> Any:
+    """The UTC start of a trace's time bucket: a timestamp (PostgreSQL) or text (SQLite)."""
+    start = traces.c.start_time
+    if dialect == "postgresql":
+        return func.date_trunc(bucket, func.timezone("UTC", start))
+    return func.strftime(_SQLITE_BUCKETS[bucket], start)
+
+
+def _stats_select(inner: Any) -> Any:
+    """Per (bucket, group): sums, error count and nearest-rank p50/p95 of the durations."""
+    q = inner.c
+
+    def percentile(p: int) -> Any:
+        rank = (q.n * p + 99) // 100  # ceil(p/100 * n) in integer arithmetic
+        return func.min(case((q.rn >= rank, q.duration_ms)))
+
+    return select(
+        q.b,
+        q.g,
+        func.count().label("count"),
+        func.sum(case((q.error_count > 0, 1), else_=0)).label("error_count"),
+        func.sum(q.input_tokens).label("input_tokens"),
+        func.sum(q.output_tokens).label("output_tokens"),
+        func.sum(q.cost_usd).label("cost_usd"),
+        percentile(50).label("p50"),
+        percentile(95).label("p95"),
+    ).group_by(q.b, q.g)
+
+
+def _stats_row(r: RowMapping) -> TraceStatsRow:
+    start = r["b"]
+    if isinstance(start, str):
+        start = datetime.fromisoformat(start)
+    count = int(r["count"])
+    errors = int(r["error_count"] or 0)
+    tokens_in, tokens_out = int(r["input_tokens"] or 0), int(r["output_tokens"] or 0)
+    return TraceStatsRow(
+        bucket_start=start.replace(tzinfo=UTC),
+        group=r["g"],
+        count=count,
+        error_count=errors,
+        error_rate=errors / count if count else 0.0,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        total_tokens=tokens_in + tokens_out,
+        cost_usd=None if r["cost_usd"] is None else float(r["cost_usd"]),
+        p50_latency_ms=float(r["p50"]),
+        p95_latency_ms=float(r["p95"]),
+    )
 
 
 def _text_match(project_id: str, text: str) -> Any:

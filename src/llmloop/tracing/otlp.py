@@ -156,9 +156,11 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def any_value(value: AnyValue) -> Any:
+    """The Python value of ``value``, strings without NUL characters (see :func:`_clean`)."""
     which = value.WhichOneof("value")
     if which == "string_value":
-        return value.string_value
+        text = value.string_value
+        return text.replace("\x00", "") if "\x00" in text else text
     if which == "int_value":
         return value.int_value
     if which == "double_value":
@@ -168,7 +170,7 @@ def any_value(value: AnyValue) -> Any:
     if which == "array_value":
         return [any_value(v) for v in value.array_value.values]
     if which == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+        return {_clean(kv.key): any_value(kv.value) for kv in value.kvlist_value.values}
     if which == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     # an empty value, or a type newer than this code: keep what was sent, as text
@@ -176,7 +178,8 @@ def any_value(value: AnyValue) -> Any:
 
 
 def attributes_of(items: Any) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in items}
+    """Attributes as a dict, already free of NUL characters (keys and string values)."""
+    return {_clean(kv.key): any_value(kv.value) for kv in items}
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -244,14 +247,14 @@ def _to_span(pb: PbSpan, service: Any, pricer: Pricer) -> Span:
     trace_id = _id(pb.trace_id, 16, "trace_id")
     span_id = _id(pb.span_id, 8, "span_id")
     parent = _id(pb.parent_span_id, 8, "parent_span_id") if pb.parent_span_id else None
-    attributes = _clean(attributes_of(pb.attributes))
+    attributes = attributes_of(pb.attributes)
     found = conventions.extract(attributes)
     start, end = pb.start_time_unix_nano, pb.end_time_unix_nano
     flags = [FLAG_END_BEFORE_START] if end < start else []
     usage = Usage(prompt_tokens=found["input_tokens"], completion_tokens=found["output_tokens"])
     events = [
         {"name": e.name, "time": _time(e.time_unix_nano).isoformat(),
-         "attributes": _clean(attributes_of(e.attributes))}
+         "attributes": attributes_of(e.attributes)}
         for e in pb.events
     ]  # fmt: skip
     message = pb.status.message or _exception_message(events) or None

@@ -6,8 +6,9 @@ Design (durability and back-pressure):
   When the queue is full the receiver answers ``503`` with ``Retry-After`` (OTLP
   exporters retry), so memory stays bounded and nothing is silently dropped.
 * One writer thread takes every job waiting (up to ``max_batch_spans``) and inserts them
-  in a single transaction: a group commit. While it commits, new jobs pile up and go
-  into the next transaction, so the commit cost is shared as load grows.
+  in a single transaction, one insert per project: a group commit. While it commits,
+  new jobs pile up and go into the next transaction, so the commit cost is shared as
+  load grows.
 * A job's future resolves only after its transaction has committed, and the receiver
   answers ``2xx`` only then. SQLite runs in WAL mode with ``synchronous=NORMAL``: a
   committed transaction survives the process being killed (SIGKILL); only an OS crash
@@ -50,6 +51,14 @@ class _Job:
     project_id: str
     spans: list[Span]
     future: Future[int] = field(default_factory=Future)
+
+
+def _by_project(batch: list[_Job]) -> dict[str, list[Span]]:
+    """The group's spans per project, in order: one insert (a few statements) each."""
+    out: dict[str, list[Span]] = {}
+    for job in batch:
+        out.setdefault(job.project_id, []).extend(job.spans)
+    return out
 
 
 class TraceWriter:
@@ -132,7 +141,8 @@ class TraceWriter:
     def _commit(self, batch: list[_Job]) -> None:
         try:
             with self.repo.db.begin() as conn:
-                results = [self.repo.insert(j.project_id, j.spans, conn=conn) for j in batch]
+                for project_id, items in _by_project(batch).items():
+                    self.repo.insert(project_id, items, conn=conn)
         except Exception as exc:  # one bad job must not fail the group: retry alone
             if len(batch) == 1:
                 log.warning("trace batch of %d spans refused: %s", len(batch[0].spans), exc)
@@ -143,8 +153,8 @@ class TraceWriter:
             return
         self.commits += 1
         self.spans_written += sum(len(j.spans) for j in batch)
-        for job, result in zip(batch, results, strict=True):
-            job.future.set_result(result)
+        for job in batch:
+            job.future.set_result(len({s.trace_id for s in job.spans}))
 
     def close(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then stop the thread."""

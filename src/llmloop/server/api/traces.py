@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from llmloop.records import Score, ScoreSource, ScoreValue
 from llmloop.server.deps import Editor, ProjectDep, RuntimeDep, Viewer
-from llmloop.store.traces_types import Trace, TraceDetail, TraceFilter
+from llmloop.store.trace_stats_types import TraceStatsQuery, TraceStatsRow
+from llmloop.store.traces_types import Span, Trace, TraceDetail, TraceFilter
 from llmloop.tracing.service import TraceService
 
 router = APIRouter(tags=["traces"])
@@ -44,6 +45,34 @@ def list_traces(
     where: Annotated[TraceFilter, Query()],
 ) -> list[Trace]:
     return _service(runtime).list(project.id, where)
+
+
+@router.get(
+    "/projects/{project}/traces/stats",
+    summary="Traces per time bucket: count, tokens, cost, p50/p95 latency, error rate.",
+)
+def trace_stats(
+    project: ProjectDep,
+    _: Viewer,
+    runtime: RuntimeDep,
+    query: Annotated[TraceStatsQuery, Query()],
+) -> list[TraceStatsRow]:
+    return _service(runtime).repo.stats(project.id, query)
+
+
+@router.get(
+    "/projects/{project}/traces/spans",
+    summary="Every span of the traces matching the filters (one page of traces), to export.",
+)
+def trace_spans(
+    project: ProjectDep,
+    _: Viewer,
+    runtime: RuntimeDep,
+    where: Annotated[TraceFilter, Query()],
+) -> list[Span]:
+    repo = _service(runtime).repo
+    trace_ids = [t.trace_id for t in repo.list(project.id, where)]
+    return repo.spans_of_traces(project.id, trace_ids)
 
 
 @router.get("/projects/{project}/traces/{trace_id}", summary="A trace with its span tree.")

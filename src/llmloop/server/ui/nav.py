@@ -18,6 +18,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("datasets", "Datasets", "/datasets", "Data"),
     NavItem("models", "Models", "/models", "Build"),
     NavItem("evaluations", "Evaluations", "/evaluations", "Evaluate"),
+    NavItem("traces", "Traces", "/traces", "Monitor"),
     NavItem("keys", "API keys", "/keys", "Settings"),
     NavItem("audit", "Audit log", "/audit", "Settings"),
 )
