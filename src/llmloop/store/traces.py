@@ -110,7 +110,7 @@ traces = Table(
     Column("output_tokens", Integer, nullable=False),
     Column("cost_usd", Float, nullable=True),
     PrimaryKeyConstraint("project_id", "trace_id", name="pk_traces"),
-    Index("ix_traces_project_start", "project_id", "start_time"),
+    Index("ix_traces_project_start", "project_id", "start_time", "trace_id"),
     Index("ix_traces_project_name", "project_id", "name", "start_time"),
     Index("ix_traces_project_model", "project_id", "model", "start_time"),
     Index("ix_traces_project_user", "project_id", "user_id", "start_time"),
@@ -313,7 +313,7 @@ class TraceRepository:
         query = (
             select(traces)
             .where(*self._conditions(project_id, where))
-            .order_by(traces.c.start_time.desc(), traces.c.trace_id)
+            .order_by(traces.c.start_time.desc(), traces.c.trace_id.desc())
             .limit(where.limit)
             .offset(where.offset)
         )

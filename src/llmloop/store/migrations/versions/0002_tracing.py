@@ -77,7 +77,7 @@ def upgrade() -> None:
         _project_fk("traces"),
         sa.PrimaryKeyConstraint("project_id", "trace_id", name="pk_traces"),
     )
-    op.create_index("ix_traces_project_start", "traces", ["project_id", "start_time"])
+    op.create_index("ix_traces_project_start", "traces", ["project_id", "start_time", "trace_id"])
     for column in ("name", "model", "user", "session"):
         field = column if column in ("name", "model") else f"{column}_id"
         op.create_index(
