@@ -27,6 +27,8 @@ from llmloop.settings import Settings, get_settings
 from llmloop.store import Database, open_database
 from support import LiveServer, PostgresServer, Tenant, make_tenant, serve
 
+pytest_plugins = ["browser"]
+
 POSTGRES_URL = os.environ.get(
     "LLMLOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from support import LiveServer, Tenant
 
-CHROMIUM = Path("/usr/bin/chromium")
 RECORDS = [
     {
         "id": f"r{i}",
@@ -61,27 +58,12 @@ def test_pages_need_a_login(client: TestClient) -> None:
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
 
 
-@pytest.fixture(scope="module")
-def chromium_page() -> Iterator[Page]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium", pytrace=False)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        context = browser.new_context()
-        context.set_default_timeout(10_000)
-        yield context.new_page()
-        browser.close()
-
-
 @pytest.mark.browser
-def test_run_detail_and_compare_in_chromium(chromium_page: Page, live_server: LiveServer) -> None:
+def test_run_detail_and_compare_in_chromium(page: Page, live_server: LiveServer) -> None:
     tenant = live_server.tenant("eval-ui", "Evaluation pages")
     with live_server.client() as http:
         base = start(http, tenant, name="v1")
         start(http, tenant, [dict(r, outputs={"label": "b"}) for r in RECORDS], name="v2")
-    page = chromium_page
     page.context.add_cookies(
         [{"name": "llmloop_key", "value": tenant.secret("viewer"), "url": live_server.url}]
     )

@@ -1,4 +1,8 @@
-"""Headless Chromium (Debian's, never a downloaded one) for the UI tests."""
+"""Headless Chromium (Debian's, never a downloaded one) for every browser test.
+
+A pytest plugin registered in ``tests/conftest.py``: any test module can take ``page``
+(a fresh context per test) or ``browser``.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     yield context
     context.close()
