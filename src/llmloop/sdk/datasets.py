@@ -190,6 +190,23 @@ def _with_report(outcome: ImportOutcome, result: ImportResult) -> ImportOutcome:
     return outcome.model_copy(update={"report": result.report})
 
 
+def _frame_commit(
+    project: str,
+    name: str,
+    frame: pd.DataFrame,
+    mapping: ColumnMapping | None,
+    message: str,
+    create: bool,
+    on_error: OnError,
+) -> tuple[Call[ImportOutcome], ImportResult]:
+    """The commit of a DataFrame's importable rows, and the import's report."""
+    result = from_pandas(frame, mapping)
+    if on_error == "fail":
+        result.raise_if_skipped()
+    message = message or f"import of {len(result.records)} DataFrame rows"
+    return commit(project, name, result.records, message, create, "fail"), result
+
+
 # ------------------------------------------------------------------------- APIs
 
 
@@ -248,12 +265,8 @@ class DatasetsApi(SyncApi):
         on_error: OnError = "skip",
     ) -> ImportOutcome:
         """Commit a DataFrame's rows as a version; the report lists skipped rows."""
-        result = from_pandas(frame, mapping)
-        if on_error == "fail":
-            result.raise_if_skipped()
-        message = message or f"import of {len(result.records)} DataFrame rows"
-        outcome = self._run(commit(self._project, name, result.records, message, create, "fail"))
-        return _with_report(outcome, result)
+        call, result = _frame_commit(self._project, name, frame, mapping, message, create, on_error)
+        return _with_report(self._run(call), result)
 
     def import_file(
         self,
@@ -376,11 +389,7 @@ class AsyncDatasetsApi(AsyncApi):
         create: bool = True,
         on_error: OnError = "skip",
     ) -> ImportOutcome:
-        result = from_pandas(frame, mapping)
-        if on_error == "fail":
-            result.raise_if_skipped()
-        message = message or f"import of {len(result.records)} DataFrame rows"
-        call = commit(self._project, name, result.records, message, create, "fail")
+        call, result = _frame_commit(self._project, name, frame, mapping, message, create, on_error)
         return _with_report(await self._run(call), result)
 
     async def aliases(self, name: str) -> list[DatasetAlias]:
