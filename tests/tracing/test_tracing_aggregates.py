@@ -20,6 +20,7 @@ from llmloop.runtime import Runtime
 from llmloop.sdk import traces as sdk_traces
 from llmloop.sdk.client import connect
 from llmloop.store import Database, ProjectRepository
+from llmloop.store.trace_rollups import RELATIVE_ERROR
 from llmloop.store.trace_stats_types import TraceStatsQuery, TraceStatsRow
 from llmloop.store.traces import TraceRepository
 from llmloop.store.traces_types import Span
@@ -221,9 +222,14 @@ def test_export_pages_through_every_span(
 def test_percentiles_are_nearest_rank(db: Database, durations: list[int]) -> None:
     project_id = ProjectRepository(db).create(f"p-{new_trace_id()[:12]}").id
     TraceRepository(db).insert(project_id, [_trace(0, float(d)) for d in durations])
-    [row] = TraceRepository(db).stats(project_id, TraceStatsQuery(bucket="day"))
+    [row] = TraceRepository(db).stats_exact(project_id, TraceStatsQuery(bucket="day"))
     ordered = sorted(durations)
     n = len(ordered)
     assert row.count == n
     assert row.p50_latency_ms == ordered[-(-50 * n // 100) - 1]  # ceil(n/2)-th smallest
     assert row.p95_latency_ms == ordered[-(-95 * n // 100) - 1]
+    # the same query from the hourly rollups: within the histogram's stated error
+    [rolled] = TraceRepository(db).stats(project_id, TraceStatsQuery(bucket="day"))
+    for p, value in ((50, rolled.p50_latency_ms), (95, rolled.p95_latency_ms)):
+        exact = ordered[-(-p * n // 100) - 1]
+        assert abs(value - exact) <= exact * RELATIVE_ERROR + 1e-9

@@ -1,5 +1,5 @@
 """SDK operations on traces: list with filters (typed, or as pandas), one trace, scores,
-aggregates over time buckets."""
+end-user feedback, aggregates over time buckets, traces into datasets, retention."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from llmloop.data.from_traces import TracesAdded
 from llmloop.records import Score, ScoreValue
 from llmloop.sdk.base import AsyncApi, Call, SyncApi, as_type, to_frame
+from llmloop.server.api.traces import TracesPruned
 from llmloop.store.trace_stats_types import TraceStatsQuery, TraceStatsRow
 from llmloop.store.traces_types import Span, Trace, TraceDetail, TraceFilter
 
@@ -92,6 +94,54 @@ def add_score(project: str, trace_id: str, body: dict[str, Any]) -> Call[Score]:
     return Call("POST", f"{_base(project)}/{trace_id}/scores", as_type(Score), json=body)
 
 
+def post_feedback(project: str, body: dict[str, Any]) -> Call[Score]:
+    body = {k: v for k, v in body.items() if v is not None}
+    path = f"/api/v1/projects/{project}/feedback"
+    return Call("POST", path, as_type(Score), json=body)
+
+
+def add_to_dataset(
+    project: str,
+    dataset: str,
+    trace_ids: Iterable[str] | None,
+    filters: dict[str, Any],
+    options: dict[str, Any],
+) -> Call[TracesAdded]:
+    """Traces by id, or (no ids) those matching ``filters``, as records of ``dataset``."""
+    body: dict[str, Any] = dict(options)
+    if trace_ids is not None:
+        if filters:
+            raise ValueError("give trace ids or filters, not both")
+        body["trace_ids"] = list(trace_ids)
+    else:
+        where = TraceFilter.model_validate(filters)  # a bad filter fails before any request
+        body["filter"] = where.model_dump(mode="json", exclude_defaults=True)
+    path = f"/api/v1/projects/{project}/datasets/{dataset}/records/from-traces"
+    return Call("POST", path, as_type(TracesAdded), json=body)
+
+
+def prune(project: str, older_than: str, batch_size: int) -> Call[TracesPruned]:
+    body = {"older_than": older_than, "batch_size": batch_size}
+    return Call("POST", f"{_base(project)}/prune", as_type(TracesPruned), json=body)
+
+
+def _feedback_body(
+    trace_id: str,
+    value: ScoreValue,
+    name: str,
+    span_id: str | None,
+    comment: str | None,
+    user_id: str | None,
+) -> dict[str, Any]:
+    return {"trace_id": trace_id, "value": value, "name": name, "span_id": span_id,
+            "comment": comment, "user_id": user_id}  # fmt: skip
+
+
+def _dataset_options(expectations_from_outputs: bool, create: bool, message: str) -> dict[str, Any]:
+    return {"expectations_from_outputs": expectations_from_outputs, "create": create,
+            "message": message}  # fmt: skip
+
+
 def _score_body(
     name: str, value: ScoreValue, source: str, span_id: str | None, rationale: str | None
 ) -> dict[str, Any]:
@@ -153,6 +203,41 @@ class TracesApi(SyncApi):
         body = _score_body(name, value, source, span_id, rationale)
         return self._run(add_score(self._project, trace_id, body))
 
+    def feedback(
+        self,
+        trace_id: str,
+        value: ScoreValue,
+        *,
+        name: str = "feedback",
+        span_id: str | None = None,
+        comment: str | None = None,
+        user_id: str | None = None,
+    ) -> Score:
+        """End-user feedback on a trace (works with a public ``llpk_`` key): thumbs as
+        True/False, a rating as a number or a category as a label."""
+        body = _feedback_body(trace_id, value, name, span_id, comment, user_id)
+        return self._run(post_feedback(self._project, body))
+
+    def add_to_dataset(
+        self,
+        dataset: str,
+        trace_ids: Iterable[str] | None = None,
+        *,
+        expectations_from_outputs: bool = False,
+        create: bool = False,
+        message: str = "",
+        **filters: Any,
+    ) -> TracesAdded:
+        """Add traces (by id, or those matching ``filters``) to ``dataset`` as records that
+        keep ``metadata.source_trace_id``; commits a new version and moves ``latest``."""
+        options = _dataset_options(expectations_from_outputs, create, message)
+        return self._run(add_to_dataset(self._project, dataset, trace_ids, filters, options))
+
+    def prune(self, older_than: str, *, batch_size: int = 1000) -> TracesPruned:
+        """Delete this project's traces that started longer ago than ``older_than``
+        (``"30d"``, ``"12h"``, ``"2w"``); needs an admin key."""
+        return self._run(prune(self._project, older_than, batch_size))
+
 
 class AsyncTracesApi(AsyncApi):
     async def list(self, **filters: Any) -> builtins.list[Trace]:
@@ -185,3 +270,38 @@ class AsyncTracesApi(AsyncApi):
     ) -> Score:
         body = _score_body(name, value, source, span_id, rationale)
         return await self._run(add_score(self._project, trace_id, body))
+
+    async def feedback(
+        self,
+        trace_id: str,
+        value: ScoreValue,
+        *,
+        name: str = "feedback",
+        span_id: str | None = None,
+        comment: str | None = None,
+        user_id: str | None = None,
+    ) -> Score:
+        """End-user feedback on a trace (works with a public ``llpk_`` key): thumbs as
+        True/False, a rating as a number or a category as a label."""
+        body = _feedback_body(trace_id, value, name, span_id, comment, user_id)
+        return await self._run(post_feedback(self._project, body))
+
+    async def add_to_dataset(
+        self,
+        dataset: str,
+        trace_ids: Iterable[str] | None = None,
+        *,
+        expectations_from_outputs: bool = False,
+        create: bool = False,
+        message: str = "",
+        **filters: Any,
+    ) -> TracesAdded:
+        """Add traces (by id, or those matching ``filters``) to ``dataset`` as records that
+        keep ``metadata.source_trace_id``; commits a new version and moves ``latest``."""
+        options = _dataset_options(expectations_from_outputs, create, message)
+        return await self._run(add_to_dataset(self._project, dataset, trace_ids, filters, options))
+
+    async def prune(self, older_than: str, *, batch_size: int = 1000) -> TracesPruned:
+        """Delete this project's traces that started longer ago than ``older_than``
+        (``"30d"``, ``"12h"``, ``"2w"``); needs an admin key."""
+        return await self._run(prune(self._project, older_than, batch_size))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -39,13 +40,14 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import null
 
-from llmloop.errors import NotFoundError
+from llmloop.errors import NotFoundError, ValidationError
 from llmloop.records import Score
+from llmloop.store import trace_rollups as rollups
 from llmloop.store import traces_write
 from llmloop.store.database import Database
 from llmloop.store.schema import JsonType, UtcDateTime, metadata
 from llmloop.store.trace_stats_types import TraceStatsQuery, TraceStatsRow
-from llmloop.store.traces_types import Span, SpanNode, Trace, TraceFilter
+from llmloop.store.traces_types import PruneResult, Span, SpanNode, Trace, TraceFilter
 
 
 def _project_column() -> Column[str]:
@@ -124,6 +126,7 @@ trace_tags = Table(
     Column("tag", String(200), nullable=False),
     Column("trace_id", String(32), nullable=False),
     PrimaryKeyConstraint("project_id", "tag", "trace_id", name="pk_trace_tags"),
+    Index("ix_trace_tags_project_trace", "project_id", "trace_id"),
 )
 
 trace_scores = Table(
@@ -197,26 +200,35 @@ class TraceRepository:
             known = self._known_traces(c, project_id, trace_ids)
             traces_write.insert_spans(c, project_id, items)
             new = set(trace_ids).difference(known)
-            traces_write.upsert_summaries(c, project_id, traces_write.summarise(items, new))
+            rows = traces_write.summarise(items, new)
+            traces_write.upsert_summaries(c, project_id, rows)
+            added = [_rollup_summary(r) for r in rows]
             if known:  # these had spans before: recompute from what is stored
-                self._refresh(c, project_id, known, items)
+                refreshed = self._refresh(c, project_id, sorted(known), items)
+                added += [_rollup_summary(r) for r in refreshed]
+            rollups.apply(c, project_id, rollups.deltas(added, known.values()))
         return len(trace_ids)
 
     @staticmethod
-    def _known_traces(c: Connection, project_id: str, trace_ids: list[str]) -> list[str]:
+    def _known_traces(
+        c: Connection, project_id: str, trace_ids: list[str]
+    ) -> dict[str, rollups.Summary]:
         """Those of ``trace_ids`` that already have a summary row (so stored spans)."""
-        found: list[str] = []
+        found: dict[str, rollups.Summary] = {}
+        t = traces.c
         for chunk in _chunks(trace_ids, 500):
-            query = select(traces.c.trace_id).where(
-                traces.c.project_id == project_id, traces.c.trace_id.in_(chunk)
+            query = select(t.trace_id, *_ROLLUP_FIELDS).where(
+                t.project_id == project_id, t.trace_id.in_(chunk)
             )
-            found += c.execute(query).scalars()
-        return sorted(found)
+            for row in c.execute(query):
+                found[row[0]] = rollups.Summary(*row[1:])
+        return found
 
     def _refresh(
         self, c: Connection, project_id: str, trace_ids: list[str], batch: Sequence[Span]
-    ) -> None:
+    ) -> list[tuple[Any, ...]]:
         """Recompute the summary rows of ``trace_ids`` from their stored spans."""
+        out: list[tuple[Any, ...]] = []
         s = spans.c
         for chunk in _chunks(trace_ids, 500):
             where = and_(s.project_id == project_id, s.trace_id.in_(chunk))
@@ -248,6 +260,71 @@ class TraceRepository:
                 stmt.on_conflict_do_update(index_elements=["project_id", "trace_id"], set_=update),
                 rows,
             )
+            out += [tuple(row[n] for n in _TRACE_COLUMNS) for row in rows]
+        return out
+
+    def prune(
+        self,
+        project_id: str | None,
+        older_than: datetime,
+        *,
+        batch_size: int = 1000,
+        yield_to_writers: bool = True,
+    ) -> PruneResult:
+        """Delete traces that started before ``older_than`` (one project, or all when
+        ``project_id`` is None) with their spans, tags and scores, and take them out of
+        the rollups.
+
+        Works in batches of ``batch_size`` traces, each its own short transaction, so
+        writers wait at most one batch. On SQLite (one writer at a time) it then pauses
+        as long as the batch took, so writers waiting on the lock get it in between.
+        """
+        if older_than.tzinfo is None:
+            raise ValidationError(f"older_than {older_than.isoformat()} has no timezone")
+        if batch_size < 1:
+            raise ValidationError(f"batch_size must be at least 1, got {batch_size}")
+        result = PruneResult()
+        pause = yield_to_writers and self.db.dialect == "sqlite"
+        for pid in [project_id] if project_id is not None else self._project_ids():
+            while True:
+                started = time.monotonic()
+                done = self._prune_batch(pid, older_than, batch_size, result)
+                if pause and done:
+                    time.sleep(min(1.0, time.monotonic() - started))
+                if done < batch_size:
+                    break
+        return result
+
+    def _project_ids(self) -> builtins.list[str]:
+        with self.db.connect() as c:
+            return list(c.execute(select(traces.c.project_id).distinct()).scalars())
+
+    def _prune_batch(
+        self, project_id: str, older_than: datetime, batch_size: int, result: PruneResult
+    ) -> int:
+        t = traces.c
+        with self.db.begin() as c:
+            query = (
+                select(t.trace_id, *_ROLLUP_FIELDS)
+                .where(t.project_id == project_id, t.start_time < older_than)
+                .order_by(t.start_time)
+                .limit(batch_size)
+            )
+            found = c.execute(query).all()
+            if not found:
+                return 0
+            ids = [r[0] for r in found]
+            for chunk in _chunks(ids, 500):
+                for table, field in ((spans, "spans"), (trace_tags, "tags"),
+                                     (trace_scores, "scores"), (traces, "traces")):  # fmt: skip
+                    where = and_(table.c.project_id == project_id, table.c.trace_id.in_(chunk))
+                    deleted = c.execute(table.delete().where(where)).rowcount
+                    setattr(result, field, getattr(result, field) + deleted)
+            removed = [rollups.Summary(*r[1:]) for r in found]
+            rollups.apply(c, project_id, rollups.deltas([], removed))
+            rollups.drop_empty(c, project_id, until=max(s.start_time for s in removed))
+        result.batches += 1
+        return len(found)
 
     def add_score(self, project_id: str, trace_id: str, score: Score) -> Score:
         """Attach ``score`` to the trace (or one of its spans); the target must exist."""
@@ -379,11 +456,54 @@ class TraceRepository:
     # ------------------------------------------------------------------ aggregates
 
     def stats(self, project_id: str, query: TraceStatsQuery) -> builtins.list[TraceStatsRow]:
-        """Traces per time bucket (and group), oldest bucket first, computed in SQL.
+        """Traces per time bucket (and group), oldest bucket first.
+
+        Hour and day buckets without tag or text filters are read from the hourly
+        rollups for whole hours and from the raw trace rows for the partial hours at
+        the edges of ``since``/``until``; counts, tokens, errors and cost are exact and
+        p50/p95 are within :data:`~llmloop.store.trace_rollups.RELATIVE_ERROR` of the
+        exact nearest-rank values. Other queries run :meth:`stats_exact`.
+        """
+        plan = rollups.plan(query)
+        if plan is None:
+            return self.stats_exact(project_id, query)
+        hours, edges = plan
+        cells: dict[tuple[Any, Any], rollups.Cell] = {}
+        with self.db.connect() as c:
+            if hours is not None:
+                rollups.read(c, project_id, query, hours, cells)
+            for since, until in edges:
+                edge = query.model_copy(update={"since": since, "until": until})
+                base = self._stats_base(c, project_id, edge).subquery()
+                for r in c.execute(select(base)):
+                    key = (rollups.bucket_start(r.b), r.g)
+                    cell = cells.setdefault(key, rollups.Cell())
+                    cell.add_trace(r.duration_ms, r.error_count > 0,
+                                   (r.input_tokens, r.output_tokens), r.cost_usd)  # fmt: skip
+        found = [_cell_row(b, g, cell) for (b, g), cell in cells.items() if cell.count > 0]
+        return sorted(found, key=lambda r: (r.bucket_start, r.group is not None, r.group or ""))
+
+    def stats_exact(self, project_id: str, query: TraceStatsQuery) -> builtins.list[TraceStatsRow]:
+        """:meth:`stats` computed from the trace rows alone, percentiles exact.
 
         Percentiles are nearest-rank, from ``row_number()`` over each bucket's traces
         ordered by duration (window functions: SQLite >= 3.25 and PostgreSQL alike).
         """
+        with self.db.connect() as c:
+            base = self._stats_base(c, project_id, query).subquery()
+            # the bucket is computed once, in ``base``, not again in each window's partition
+            parts = [base.c.b] if query.group_by is None else [base.c.b, base.c.g]
+            ranked = select(
+                base,
+                func.row_number().over(partition_by=parts, order_by=base.c.duration_ms).label("rn"),
+                func.count().over(partition_by=parts).label("n"),
+            ).subquery()
+            rows = c.execute(_stats_select(ranked)).mappings().all()
+        found = [_stats_row(r) for r in rows]
+        return sorted(found, key=lambda r: (r.bucket_start, r.group is not None, r.group or ""))
+
+    def _stats_base(self, c: Connection, project_id: str, query: TraceStatsQuery) -> Any:
+        """One row per matching trace: bucket ``b``, group ``g`` and the measured fields."""
         t = traces.c
         where = TraceFilter(**query.model_dump(include=_STATS_FILTERS))
         source: Any = traces
@@ -395,25 +515,13 @@ class TraceRepository:
             group = trace_tags.c.tag
         elif query.group_by is not None:
             group = t.model if query.group_by == "model" else t.name
-        with self.db.connect() as c:
-            bucket = _bucket_expression(c.dialect.name, query.bucket)
-            base = (
-                select(bucket.label("b"), group.label("g"), t.duration_ms, t.error_count,
-                       t.input_tokens, t.output_tokens, t.cost_usd)
-                .select_from(source)
-                .where(*self._conditions(project_id, where))
-                .subquery()
-            )  # fmt: skip
-            # the bucket is computed once, in ``base``, not again in each window's partition
-            parts = [base.c.b] if query.group_by is None else [base.c.b, base.c.g]
-            ranked = select(
-                base,
-                func.row_number().over(partition_by=parts, order_by=base.c.duration_ms).label("rn"),
-                func.count().over(partition_by=parts).label("n"),
-            ).subquery()
-            rows = c.execute(_stats_select(ranked)).mappings().all()
-        found = [_stats_row(r) for r in rows]
-        return sorted(found, key=lambda r: (r.bucket_start, r.group is not None, r.group or ""))
+        bucket = _bucket_expression(c.dialect.name, query.bucket)
+        return (
+            select(bucket.label("b"), group.label("g"), t.duration_ms, t.error_count,
+                   t.input_tokens, t.output_tokens, t.cost_usd)
+            .select_from(source)
+            .where(*self._conditions(project_id, where))
+        )  # fmt: skip
 
     def spans_of_traces(
         self, project_id: str, trace_ids: builtins.list[str]
@@ -484,6 +592,22 @@ def _stats_row(r: RowMapping) -> TraceStatsRow:
     )
 
 
+def _cell_row(bucket: datetime, group: Any, cell: rollups.Cell) -> TraceStatsRow:
+    return TraceStatsRow(
+        bucket_start=bucket,
+        group=group,
+        count=cell.count,
+        error_count=cell.errors,
+        error_rate=cell.errors / cell.count,
+        input_tokens=cell.input_tokens,
+        output_tokens=cell.output_tokens,
+        total_tokens=cell.input_tokens + cell.output_tokens,
+        cost_usd=cell.cost if cell.cost_count else None,
+        p50_latency_ms=cell.percentile(50),
+        p95_latency_ms=cell.percentile(95),
+    )
+
+
 def _text_match(project_id: str, text: str) -> Any:
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     s = spans.c
@@ -503,7 +627,7 @@ def _summary(project_id: str, r: RowMapping, name: str) -> dict[str, Any]:
         "name": name,
         "start_time": start,
         "end_time": end,
-        "duration_ms": max(0.0, (end - start).total_seconds() * 1000),
+        "duration_ms": traces_write.duration_ms(start, end),
         "status": "error" if r["error_count"] else "ok",
         "service": r["service"],
         "model": r["model"],
@@ -517,6 +641,19 @@ def _summary(project_id: str, r: RowMapping, name: str) -> dict[str, Any]:
     }
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
+_ROLLUP_FIELDS = tuple(
+    traces.c[n] for n in ("start_time", "name", "model", "status", "duration_ms",
+                          "input_tokens", "output_tokens", "cost_usd")
+)  # fmt: skip
+
+
+def _rollup_summary(row: Sequence[Any]) -> rollups.Summary:
+    """A summary row in ``TRACE_COLUMNS`` order (without ``project_id``), reduced."""
+    return rollups.Summary(start_time=row[2], name=row[1], model=row[7], status=row[5],
+                           duration_ms=row[4], input_tokens=row[12], output_tokens=row[13],
+                           cost_usd=row[14])  # fmt: skip
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield list(items[i : i + size])

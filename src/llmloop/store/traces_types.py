@@ -58,6 +58,24 @@ class Span(BaseModel):
         return self.parent_span_id is None
 
 
+SPAN_FIELDS: frozenset[str] = frozenset(Span.model_fields)
+
+
+def trusted_span(values: dict[str, Any]) -> Span:
+    """A :class:`Span` from ``values`` that are already valid and name every field.
+
+    The OTLP decoder's fast path: it builds each field itself (ids checked, times
+    computed, kind mapped), so pydantic's validation, and even ``model_construct``'s
+    default handling, would only repeat work on the hottest path of ingestion.
+    """
+    span = Span.__new__(Span)
+    object.__setattr__(span, "__dict__", values)
+    object.__setattr__(span, "__pydantic_fields_set__", SPAN_FIELDS)
+    object.__setattr__(span, "__pydantic_extra__", None)
+    object.__setattr__(span, "__pydantic_private__", None)
+    return span
+
+
 class Trace(BaseModel):
     """A trace summary: what the list view shows and filters on."""
 
@@ -120,3 +138,13 @@ class TraceFilter(BaseModel):
     )
     limit: int = Field(default=50, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)
+
+
+class PruneResult(BaseModel):
+    """What a retention run deleted: rows per table and the transactions it took."""
+
+    traces: int = 0
+    spans: int = 0
+    tags: int = 0
+    scores: int = 0
+    batches: int = 0

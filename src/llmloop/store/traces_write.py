@@ -2,9 +2,9 @@
 
 Span ingestion is the hottest write in the product, so it skips SQLAlchemy's per-row
 parameter processing: the statements are built once per dialect and executed with
-plain tuples through the DB-API cursor (``executemany``). Values are serialised here
-exactly as the column types would (``JsonType``: ``json.dumps``; ``UtcDateTime``: UTC,
-on SQLite as SQLAlchemy's ``YYYY-MM-DD HH:MM:SS.ffffff`` text), so the read path sees
+plain tuples through the DB-API cursor (``executemany``). Values are serialised as
+the column types read them back (JSON text, by orjson; ``UtcDateTime``: UTC, on
+SQLite as SQLAlchemy's ``YYYY-MM-DD HH:MM:SS.ffffff`` text), so the read path sees
 no difference. Summaries of traces new to the store are computed from the batch in
 memory (:func:`summarise`), with the same rules as the SQL aggregate they replace.
 """
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import Connection
 
 from llmloop.store.traces_types import Span
@@ -72,6 +73,8 @@ _ZERO = datetime(2000, 1, 1, tzinfo=UTC).utcoffset()
 
 def _sqlite_time(value: datetime) -> str:
     """What SQLAlchemy's SQLite DATETIME stores for the UTC value (microseconds always)."""
+    if value.tzinfo is UTC:  # the decoder's values: cut "+00:00" instead of converting
+        return value.isoformat(" ", "microseconds")[:26]
     return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
@@ -79,16 +82,25 @@ def _time_writer(conn: Connection) -> Callable[[datetime], Any]:
     return _sqlite_time if conn.dialect.name == "sqlite" else _utc
 
 
-_JSON = json.JSONEncoder().encode  # what JsonType's default serialiser (json.dumps) writes
-_TEXT = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_SLOW_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def _dumps(value: Any) -> str:
+    """JSON text, non-ASCII kept as is; orjson, or the stdlib for what orjson refuses
+    (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return _SLOW_JSON(value)
 
 
 def _json(value: Any) -> str:
-    return _JSON(value) if value else ("[]" if isinstance(value, list) else _JSON(value))
+    return _dumps(value) if value else ("[]" if isinstance(value, list) else _dumps(value))
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else _TEXT(value)
+    return None if value is None else _dumps(value)
 
 
 def _span_tuple(project_id: str, s: Span, time: Callable[[datetime], Any]) -> tuple[Any, ...]:
@@ -120,6 +132,14 @@ def upsert_summaries(conn: Connection, project_id: str, rows: Iterable[tuple[Any
         conn.exec_driver_sql(trace_sql, params)
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def duration_ms(start: datetime, end: datetime) -> float:
+    """Milliseconds from ``start`` to ``end`` (0 if before), exact for whole microseconds."""
+    return max(0.0, (end - start) / _MICROSECOND / 1000)
+
+
 def _largest(values: Iterable[str | None]) -> str | None:
     return max((v for v in values if v is not None), default=None)
 
@@ -137,7 +157,7 @@ def _summary(group: list[Span]) -> tuple[Any, ...]:
     costs = [s.cost_usd for s in group if s.cost_usd is not None]
     return (
         group[0].trace_id, name, start, end,
-        max(0.0, (end - start).total_seconds() * 1000), "error" if errors else "ok",
+        duration_ms(start, end), "error" if errors else "ok",
         _largest(s.service for s in group), _largest(s.model for s in group),
         _largest(s.user_id for s in group), _largest(s.session_id for s in group),
         len(group), errors, sum(s.input_tokens for s in group),

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from llmloop.tracing.observe import ObservedSpan, Observer, observe
+from llmloop.tracing.openai_client import instrument_openai, uninstrument_openai
 from llmloop.tracing.setup import (
     CaptureSettings,
     configure,
@@ -21,6 +22,8 @@ __all__ = [
     "configure",
     "dropped_spans",
     "flush",
+    "instrument_openai",
     "observe",
     "shutdown",
+    "uninstrument_openai",
 ]

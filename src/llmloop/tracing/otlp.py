@@ -26,7 +26,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from llmloop.errors import LlmloopError
 from llmloop.providers.base import Usage
 from llmloop.providers.pricing import PriceTable, default_prices
-from llmloop.store.traces_types import FLAG_END_BEFORE_START, Span, SpanStatus
+from llmloop.store.traces_types import FLAG_END_BEFORE_START, Span, SpanStatus, trusted_span
 from llmloop.tracing import conventions
 
 PROTOBUF = "application/x-protobuf"
@@ -179,7 +179,21 @@ def any_value(value: AnyValue) -> Any:
 
 def attributes_of(items: Any) -> dict[str, Any]:
     """Attributes as a dict, already free of NUL characters (keys and string values)."""
-    return {_clean(kv.key): any_value(kv.value) for kv in items}
+    out: dict[str, Any] = {}
+    for kv in items:  # the common scalar types inline: this runs for every attribute
+        key = kv.key
+        if "\x00" in key:
+            key = key.replace("\x00", "")
+        value = kv.value
+        which = value.WhichOneof("value")
+        if which == "string_value":
+            text = value.string_value
+            out[key] = text.replace("\x00", "") if "\x00" in text else text
+        elif which == "int_value":
+            out[key] = value.int_value
+        else:
+            out[key] = any_value(value)
+    return out
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -263,22 +277,33 @@ def _to_span(pb: PbSpan, service: Any, pricer: Pricer) -> Span:
         for k, v in attributes.items()
         if k not in _MAPPED_KEYS and not k.startswith(_MAPPED_PREFIXES)
     }
-    return Span.model_construct(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_span_id=parent,
-        name=_clean(pb.name) or "(unnamed)",
-        start_time=_time(start),
-        end_time=_time(end),
-        duration_ms=max(0, end - start) / 1e6,
-        status=_STATUS.get(pb.status.code, "unset"),
-        status_message=_clean(message),
-        service=_clean(service) if isinstance(service, str) else None,
-        cost_usd=pricer.cost(found["provider"], found["model"], usage),
-        attributes=kept,
-        events=events,
-        flags=flags,
-        **found,
+    return trusted_span(
+        {  # every field, in declaration order (what model_dump keeps)
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "parent_span_id": parent,
+            "name": _clean(pb.name) or "(unnamed)",
+            "kind": found["kind"],
+            "start_time": _time(start),
+            "end_time": _time(end),
+            "duration_ms": max(0, end - start) / 1e6,
+            "status": _STATUS.get(pb.status.code, "unset"),
+            "status_message": _clean(message),
+            "service": _clean(service) if isinstance(service, str) else None,
+            "model": found["model"],
+            "provider": found["provider"],
+            "input_tokens": found["input_tokens"],
+            "output_tokens": found["output_tokens"],
+            "cost_usd": pricer.cost(found["provider"], found["model"], usage),
+            "user_id": found["user_id"],
+            "session_id": found["session_id"],
+            "tags": found["tags"],
+            "inputs": found["inputs"],
+            "outputs": found["outputs"],
+            "attributes": kept,
+            "events": events,
+            "flags": flags,
+        }
     )
 
 

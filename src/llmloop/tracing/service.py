@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from llmloop.records import Score
 from llmloop.store.database import Database
 from llmloop.store.traces import TraceRepository
-from llmloop.store.traces_types import Trace, TraceDetail, TraceFilter
+from llmloop.store.traces_types import PruneResult, Trace, TraceDetail, TraceFilter
 
 
 class TraceService:
@@ -22,6 +24,13 @@ class TraceService:
             spans=self.repo.tree(project_id, trace_id),
             scores=self.repo.scores(project_id, trace_id),
         )
+
+    def prune(
+        self, project_id: str | None, older_than: datetime, *, batch_size: int = 1000
+    ) -> PruneResult:
+        """Delete traces started before ``older_than`` (one project, or every project when
+        ``project_id`` is None), in bounded batches; the counts of rows deleted."""
+        return self.repo.prune(project_id, older_than, batch_size=batch_size)
 
     def add_score(self, project_id: str, trace_id: str, score: Score) -> Score:
         """Attach a score to a trace (``target_kind="trace"``) or one of its spans."""

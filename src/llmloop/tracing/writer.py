@@ -81,6 +81,7 @@ class TraceWriter:
         self._closed = False
         self.commits = 0
         self.spans_written = 0
+        self.dropped = 0
 
     @property
     def pending_spans(self) -> int:
@@ -108,6 +109,28 @@ class TraceWriter:
                 self._thread.start()
             self._cond.notify()
         return job.future
+
+    def offer(self, project_id: str, spans: list[Span]) -> bool:
+        """Queue ``spans`` without waiting for their commit (fire and forget).
+
+        For callers that must never slow down, such as the gateway recording its own
+        traffic: True when queued; False when the queue is full or the writer is
+        closing, in which case the spans are dropped and counted in :attr:`dropped`.
+        A queued batch that later fails to commit is logged and counted there too.
+        """
+        try:
+            future = self.submit(project_id, spans)
+        except WriterBusy:
+            with self._cond:
+                self.dropped += len(spans)
+            return False
+        future.add_done_callback(lambda done: self._count_failure(done, len(spans)))
+        return True
+
+    def _count_failure(self, done: Future[int], n: int) -> None:
+        if done.exception() is not None:
+            with self._cond:
+                self.dropped += n
 
     def write(self, project_id: str, spans: list[Span], timeout: float | None = None) -> int:
         """Submit and wait for the commit."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
@@ -30,7 +30,12 @@ _writer_lock = threading.Lock()
 
 def trace_writer(request: Request, runtime: Runtime) -> TraceWriter:
     """The app's one writer, made on first use."""
-    state = request.app.state
+    return trace_writer_for(request.app, runtime)
+
+
+def trace_writer_for(app: FastAPI, runtime: Runtime) -> TraceWriter:
+    """The app's one writer (shared by OTLP ingestion and the gateway), made on first use."""
+    state = app.state
     with _writer_lock:
         writer: TraceWriter | None = getattr(state, "trace_writer", None)
         if writer is None:
