@@ -93,6 +93,15 @@ class OpenAICompatProvider(Provider):
     def __repr__(self) -> str:
         return f"OpenAICompatProvider(name={self.name!r}, base_url={str(self._client.base_url)!r})"
 
+    def http_endpoint(self) -> tuple[str, dict[str, str], dict[str, object]]:
+        """Base URL, headers (the key's ``authorization`` included) and query parameters
+        with which a plain HTTP client calls this endpoint as the SDK would. For the
+        gateway's passthrough; the headers hold the key, so never log or return them."""
+        client = self._client
+        headers = {"authorization": f"Bearer {client.api_key}"}
+        headers.update({k.lower(): v for k, v in (client._custom_headers or {}).items()})
+        return str(client.base_url).rstrip("/"), headers, dict(client._custom_query or {})
+
     # -- chat ----------------------------------------------------------------------------
 
     async def chat(self, request: ChatRequest) -> ChatResponse:

@@ -347,6 +347,7 @@ class ScriptedUpstream:
         self._queue: list[ScriptedResponse] = []
         self._lock = threading.Lock()
         self._counter = 0
+        self.client_gone = 0
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -546,7 +547,10 @@ class ScriptedUpstream:
         self._record(request, body)
         try:
             await route[1](exchange, body)
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:
+            self.client_gone += 1  # the caller closed the connection mid-answer
+            raise
+        except asyncio.CancelledError:
             raise
         except Exception as exc:  # a request shape the upstream did not foresee: say so, not hang
             message = f"scripted upstream failed on this request: {type(exc).__name__}: {exc}"
