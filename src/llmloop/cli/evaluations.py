@@ -1,4 +1,5 @@
-"""``llmloop eval``: run an evaluation, show a run, compare two, gate on rules."""
+"""``llmloop eval``: run (or resume) an evaluation with a progress bar, show a run,
+compare two, gate on rules; ``llmloop eval experiment`` runs matrices."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from llmloop.cli.output import JsonOption, console, print_json, print_table, show
+from llmloop.cli.experiments import experiment_app
+from llmloop.cli.output import JsonOption, console, fail, print_json, print_table, show
 from llmloop.errors import ValidationError
 from llmloop.evaluation.gate import GateReport, GateRuleError, parse_rules
-from llmloop.sdk.client import connect
+from llmloop.sdk.client import Client, connect
 from llmloop.store.evaluations import EvalRun
 
 eval_app = typer.Typer(help="Evaluation runs, comparisons and CI gates.", no_args_is_help=True)
+eval_app.add_typer(experiment_app, name="experiment")
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
@@ -57,9 +61,11 @@ def _aggregates(run: EvalRun) -> list[tuple[str, Any]]:
 def _print_run(run: EvalRun) -> None:
     console.print(
         f"[bold]{run.name}[/bold]  {run.id}  {run.status}  "
-        f"{run.n_records} records, {run.n_errors} errored",
+        f"{run.n_done}/{run.n_records} records, {run.n_errors} errored",
         highlight=False,
     )
+    if run.dataset_version:
+        console.print(f"dataset {run.dataset_ref} = {run.dataset_version}", highlight=False)
     print_table(
         _aggregates(run),
         [
@@ -76,46 +82,94 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def follow(client: Client, run: EvalRun, *, bar: bool) -> EvalRun:
+    """Wait for a background run, drawing a progress bar; Ctrl-C stops the run, which
+    can then be resumed."""
+    try:
+        if not bar:
+            return client.evaluations.wait(run.id)
+        columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as p:
+            task = p.add_task(run.name[:40], total=run.n_records, completed=run.n_done)
+            return client.evaluations.wait(
+                run.id, on_progress=lambda r: p.update(task, completed=r.n_done)
+            )
+    except KeyboardInterrupt:
+        client.evaluations.cancel(run.id)
+        raise fail(
+            f"run {run.id} interrupted; resume it with: llmloop eval run --resume {run.id}",
+            130,
+        ) from None
+
+
 @eval_app.command("run")
 def eval_run(
     target: Annotated[
-        str, typer.Argument(help="Model reference, or 'outputs' to score the records' own outputs.")
-    ],
+        str | None,
+        typer.Argument(help="Model reference, or 'outputs' to score the records' own outputs."),
+    ] = None,
     records: Annotated[
-        Path, typer.Option("--records", "-r", help="JSON Lines or JSON array of records.")
-    ],
+        Path | None, typer.Option("--records", "-r", help="JSON Lines or JSON array of records.")
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", "-d", help="A stored dataset: name or name@alias|vN|id."),
+    ] = None,
     scorers: Annotated[
-        list[str], typer.Option("--scorer", "-s", help="Scorer kind, or kind:{json config}.")
-    ],
+        list[str] | None,
+        typer.Option("--scorer", "-s", help="Scorer kind, or kind:{json config}."),
+    ] = None,
     prompt: Annotated[
         str | None, typer.Option(help="User-message template, e.g. '{question}'.")
     ] = None,
+    jinja: Annotated[
+        bool, typer.Option("--jinja", help="The prompt is a Jinja2 template ({{ question }}).")
+    ] = False,
     name: Annotated[str | None, typer.Option(help="Run name.")] = None,
     dataset_ref: Annotated[
-        str | None, typer.Option(help="Dataset version the records come from.")
+        str | None, typer.Option(help="Label of where the records come from.")
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=256)] = 16,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not reuse cached model answers.")
     ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Finish this interrupted run, skipping scored records."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Evaluate a model on records and store the run."""
-    options = {
-        "prompt": prompt,
-        "name": name,
-        "dataset_ref": dataset_ref,
-        "concurrency": concurrency,
-        "cache": not no_cache,
-    }
+    """Evaluate a model on records or a dataset and store the run (progress bar; Ctrl-C
+    stops it and --resume finishes it later)."""
+    inline = _read_records(records) if records is not None else None
     with connect() as client:
-        run = client.evaluations.run(
-            None if target == "outputs" else target,
-            _read_records(records),
-            [_scorer(s) for s in scorers],
-            **options,
-        )
+        if resume is not None:
+            run = client.evaluations.resume(resume, records=inline, background=True)
+        else:
+            if target is None or not scorers or (inline is None) == (dataset is None):
+                raise typer.BadParameter(
+                    "give a TARGET, at least one --scorer, and --records or --dataset "
+                    "(or --resume RUN_ID)"
+                )
+            options = {
+                "prompt": prompt,
+                "template": "jinja" if jinja else None,
+                "name": name,
+                "dataset_ref": dataset_ref,
+                "concurrency": concurrency,
+                "cache": not no_cache,
+                "background": True,
+            }
+            run = client.evaluations.run(
+                None if target == "outputs" else target,
+                inline if inline is not None else str(dataset),
+                [_scorer(s) for s in scorers],
+                **options,
+            )
+        run = follow(client, run, bar=not as_json)
     print_json(run) if as_json else _print_run(run)
+    if run.status != "finished":
+        raise fail(f"run {run.id} {run.status}: {run.error}")
 
 
 @eval_app.command("list")
@@ -190,18 +244,28 @@ def _print_gate(report: GateReport) -> None:
 def eval_gate(
     run_id: Annotated[str, typer.Argument(help="The run to check.")],
     rules: Annotated[
-        list[str], typer.Option("--rule", help="e.g. 'accuracy>=0.9', 'delta(f1)>=-0.01'.")
-    ],
+        list[str] | None,
+        typer.Option("--rule", help="e.g. 'accuracy>=0.9', 'delta(f1)>=-0.01'."),
+    ] = None,
     baseline: Annotated[str | None, typer.Option(help="Baseline run for delta rules.")] = None,
+    require_golden: Annotated[
+        bool,
+        typer.Option(
+            "--require-golden", help="Fail unless the run was on its dataset's golden version."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check rules against a run; exit 1 when any fails, 2 on an invalid rule."""
+    rules = rules or []
     try:
-        parse_rules(rules)
+        parse_rules(rules, allow_none=require_golden)
     except GateRuleError as exc:
         raise typer.BadParameter(exc.message, param_hint="--rule") from None
     with connect() as client:
-        report = client.evaluations.gate(run_id, rules, baseline=baseline)
+        report = client.evaluations.gate(
+            run_id, rules, baseline=baseline, require_golden=require_golden
+        )
     print_json(report) if as_json else _print_gate(report)
     if not report.passed:
         raise typer.Exit(1)

@@ -6,6 +6,9 @@ Rules::
     delta(f1)>=-0.01                   candidate minus the default baseline run
     delta(f1)>=-0.01 vs run_abc        … against that run
     delta(accuracy)>=0 at p<0.05       fails only when the drop is also significant
+
+With ``require_golden`` the gate also fails unless the run was evaluated on the version
+its dataset's ``golden`` alias points to now.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 
-from llmloop.errors import ValidationError
+from llmloop.data.datasets import GOLDEN
+from llmloop.errors import NotFoundError, ValidationError
 from llmloop.evaluation.compare import Comparison, compare_stored
 from llmloop.evaluation.statistics import DEFAULT_RESAMPLES
 from llmloop.records import Frozen
-from llmloop.store.evaluations import EvaluationRepository
+from llmloop.store.datasets import DatasetRepository
+from llmloop.store.evaluations import EvalRun, EvaluationRepository
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -89,8 +94,8 @@ class GateReport(Frozen):
     checks: list[GateCheck]
 
 
-def parse_rules(rules: Sequence[str]) -> list[GateRule]:
-    if not rules:
+def parse_rules(rules: Sequence[str], *, allow_none: bool = False) -> list[GateRule]:
+    if not rules and not allow_none:
         raise GateRuleError(f"give at least one gate rule: {USAGE}")
     return [GateRule.parse(r) for r in rules]
 
@@ -141,6 +146,49 @@ def _check_delta(rule: GateRule, comparison: Comparison) -> GateCheck:
     )
 
 
+def golden_check(repo: EvaluationRepository, run: EvalRun) -> GateCheck:
+    """Passes when ``run`` was evaluated on the version ``golden`` points to now."""
+    source = run.params.get("source") or {}
+    rule = "golden"
+    if not run.dataset_version or "dataset" not in source:
+        return GateCheck(
+            rule=rule,
+            passed=False,
+            actual=None,
+            message=f"run {run.id!r} was not evaluated on a stored dataset; run it on "
+            f"'<dataset>@{GOLDEN}' for a golden gate",
+        )
+    datasets = DatasetRepository(repo.db)
+    name = source["dataset"]
+    try:
+        dataset = datasets.get(run.project_id, name)
+    except NotFoundError:
+        return GateCheck(
+            rule=rule, passed=False, actual=None, message=f"dataset {name!r} no longer exists"
+        )
+    alias = datasets.alias(dataset.id, GOLDEN)
+    if alias is None:
+        message = f"dataset {name!r} has no {GOLDEN!r} alias; mark a validated version golden"
+        return GateCheck(rule=rule, passed=False, actual=None, message=message)
+    golden = datasets.find_version(dataset.id, alias.version_id)
+    used = datasets.find_version(dataset.id, run.dataset_version)
+    golden_label = f"v{golden.number}" if golden else alias.version_id
+    used_label = f"v{used.number}" if used else run.dataset_version
+    if alias.version_id != run.dataset_version:
+        message = (
+            f"run used {name} {used_label}, but {GOLDEN} is {golden_label} "
+            f"(moved by {alias.updated_by} at {alias.updated_at:%Y-%m-%d %H:%M} UTC); "
+            f"evaluate '{name}@{GOLDEN}'"
+        )
+        return GateCheck(rule=rule, passed=False, actual=None, message=message)
+    return GateCheck(
+        rule=rule,
+        passed=True,
+        actual=None,
+        message=f"run used {name} {used_label}, the {GOLDEN} version (as {run.dataset_ref})",
+    )
+
+
 def run_gate(
     repo: EvaluationRepository,
     project_id: str,
@@ -149,15 +197,17 @@ def run_gate(
     *,
     baseline: str | None = None,
     resamples: int = DEFAULT_RESAMPLES,
+    require_golden: bool = False,
 ) -> GateReport:
-    """Check ``rules`` against the stored run; delta rules compare with their baseline."""
-    parsed = parse_rules(rules)
+    """Check ``rules`` against the stored run; delta rules compare with their baseline;
+    ``require_golden`` adds a check that the run was on the golden dataset version."""
+    parsed = parse_rules(rules, allow_none=require_golden)
     run = repo.get(project_id, run_id)
     if run.status != "finished":
         raise ValidationError(f"run {run_id!r} is {run.status}; gates need a finished run")
     values = {k: a.value for k, a in run.aggregates.items()}
     comparisons: dict[str, Comparison] = {}
-    checks = []
+    checks = [golden_check(repo, run)] if require_golden else []
     for rule in parsed:
         if not rule.delta:
             checks.append(_check_value(rule, run_id, values))

@@ -84,18 +84,29 @@ def to_scorers(scorers: Sequence[ScorerConfig | str | Mapping[str, Any]]) -> lis
     return configs
 
 
-def check_fields(
-    target: Target, records: Sequence[Record], scorers: Sequence[ScorerConfig]
-) -> None:
-    """Fail before any model call when a record lacks a field the target or a scorer needs,
-    naming the field, who needs it and the first records lacking it."""
-    needs: list[tuple[str, str, str]] = []  # (section, key, who needs it)
+def field_needs(target: Target, scorers: Sequence[ScorerConfig]) -> list[tuple[str, str, str]]:
+    """``(section, key, who needs it)`` for every field the scorers need from each record
+    (outputs only when the records carry them, i.e. there is no target)."""
+    needs: list[tuple[str, str, str]] = []
     for config in scorers:
         for part, name in config.requires():
             if part != "outputs" or isinstance(target, RecordOutputs):
                 needs.append((part, name, f"scorer {config.score_name!r}"))
+    return needs
+
+
+def check_fields(
+    target: Target,
+    records: Sequence[Record],
+    scorers: Sequence[ScorerConfig],
+    *,
+    first_position: int = 0,
+) -> None:
+    """Fail before any model call when a record lacks a field the target or a scorer needs,
+    naming the field, who needs it and the first records lacking it."""
+    needs = field_needs(target, scorers)
     missing: dict[tuple[str, str, str], list[str]] = {}
-    for position, record in enumerate(records):
+    for position, record in enumerate(records, start=first_position):
         wanted: list[tuple[str, str, str]] = list(needs)
         wanted += [("inputs", k, "the prompt template") for k in target.required_inputs(record)]
         for section, key, who in wanted:

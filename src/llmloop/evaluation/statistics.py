@@ -15,6 +15,7 @@ from scipy import stats
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
+BLOCK_CELLS = 2_000_000  # resampled indices held at once by bootstrap_means (16 MB)
 
 Statistic = Callable[[np.ndarray], float]  # of the row indices of one resample
 
@@ -88,20 +89,31 @@ def bootstrap_means(
     seed: int = 0,
 ) -> dict[str, Interval]:
     """:func:`bootstrap_mean` of each column (NaNs left out), equal to calling it on each
-    column; columns of the same length share one matrix of resampled indices."""
+    column; columns of the same length share the resampled indices, drawn in blocks of at
+    most ``BLOCK_CELLS`` so memory stays bounded however long the columns are."""
     _check(confidence, resamples)
-    shared: dict[int, np.ndarray] = {}
-    out = {}
+    by_length: dict[int, dict[str, np.ndarray]] = {}
+    out: dict[str, Interval] = {}
     for name, column in columns.items():
         data = column[~np.isnan(column)]
-        n = len(data)
-        if n == 0:
+        if len(data) == 0:
             out[name] = Interval(float("nan"), float("nan"), float("nan"), 0)
-            continue
-        if n not in shared:
-            shared[n] = _indices(n, resamples, seed)
-        out[name] = _mean_interval(data, shared[n], confidence)
-    return out
+        else:
+            by_length.setdefault(len(data), {})[name] = data
+    for n, group in by_length.items():
+        rng = np.random.default_rng(seed)
+        means = {name: np.empty(resamples) for name in group}
+        block = max(1, BLOCK_CELLS // n)
+        for start in range(0, resamples, block):
+            rows = min(block, resamples - start)
+            indices = rng.integers(0, n, size=(rows, n))
+            for name, data in group.items():
+                means[name][start : start + rows] = data[indices].mean(axis=1)
+        for name, data in group.items():
+            low, high = _bounds(means[name], confidence)
+            value = float(data.mean())
+            out[name] = Interval(value, min(low, value), max(high, value), n)
+    return {name: out[name] for name in columns}
 
 
 def bootstrap_statistic(

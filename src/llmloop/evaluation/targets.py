@@ -12,7 +12,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import SandboxedEnvironment
 
 from llmloop.errors import ValidationError
 from llmloop.providers.base import ChatResponse
@@ -58,35 +62,71 @@ class ResponseCache:
         tmp.replace(path)  # atomic: a reader never sees half a file
 
 
-def _template_fields(template: str) -> list[str]:
+TemplateKind = Literal["format", "jinja"]
+_JINJA = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def _template_fields(template: str, kind: TemplateKind = "format") -> list[str]:
+    """The input fields a template reads: ``{question}`` or, for Jinja2, ``{{ question }}``."""
     try:
+        if kind == "jinja":
+            return sorted(meta.find_undeclared_variables(_JINJA.parse(template)))
         return [name for _, name, _, _ in string.Formatter().parse(template) if name]
-    except ValueError as exc:
+    except (ValueError, jinja2.TemplateSyntaxError) as exc:
         raise ValidationError(f"prompt template {template!r} is malformed: {exc}") from None
+
+
+def render(template: str, inputs: Mapping[str, Any], kind: TemplateKind = "format") -> str:
+    """The template filled with ``inputs``; Jinja2 templates run sandboxed."""
+    if kind == "jinja":
+        try:
+            return _JINJA.from_string(template).render(dict(inputs))
+        except jinja2.TemplateError as exc:
+            raise ValidationError(f"prompt template failed: {exc}") from None
+    return template.format_map(dict(inputs))
 
 
 @dataclass
 class ModelTarget:
     """Chat with ``ref``. The user message is ``prompt`` formatted with the record's inputs
-    (``"{question}"``), or the inputs' ``messages`` list, or their only field."""
+    (``"{question}"``, or ``"{{ question }}"`` with ``template="jinja"``, sandboxed), or
+    the inputs' ``messages`` list, or their only field."""
 
     ref: str
     prompt: str | None = None
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    template: TemplateKind = "format"
 
     def __post_init__(self) -> None:
         ModelRef.parse(self.ref)
+        if self.template not in ("format", "jinja"):
+            raise ValidationError(f"template must be 'format' or 'jinja', not {self.template!r}")
         if self.prompt is not None:
-            _template_fields(self.prompt)
+            _template_fields(self.prompt, self.template)
 
     @property
     def description(self) -> str:
         return self.ref
 
+    def spec(self) -> dict[str, Any]:
+        """What rebuilds this target when a stored run is resumed."""
+        return {
+            "kind": "model",
+            "ref": self.ref,
+            "prompt": self.prompt,
+            "system": self.system,
+            "params": self.params,
+            "template": self.template,
+        }
+
+    def static_inputs(self) -> list[str] | None:
+        """Input fields every record needs, or None when it depends on the record."""
+        return None if self.prompt is None else _template_fields(self.prompt, self.template)
+
     def required_inputs(self, record: Record) -> list[str]:
         if self.prompt is not None:
-            return _template_fields(self.prompt)
+            return _template_fields(self.prompt, self.template)
         if "messages" in record.inputs or len(record.inputs) == 1:
             return []
         raise ValidationError(
@@ -96,7 +136,7 @@ class ModelTarget:
 
     def messages(self, inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
         if self.prompt is not None:
-            user = self.prompt.format_map(dict(inputs))
+            user = render(self.prompt, inputs, self.template)
         elif "messages" in inputs:
             return [*self._system(), *inputs["messages"]]
         else:
@@ -110,24 +150,34 @@ class ModelTarget:
     async def answer(
         self, inputs: Mapping[str, Any], providers: ProviderRegistry, cache: ResponseCache | None
     ) -> Answer:
-        messages = self.messages(inputs)
-        if cache is None:
-            cached, response = None, await providers.chat(self.ref, messages, **self.params)
-        else:
-            key = ResponseCache.key({"model": self.ref, "messages": messages, **self.params})
-            cached = cache.get(key)
-            response = cached or await providers.chat(self.ref, messages, **self.params)
-            if cached is None:
-                cache.put(key, response)
-        outputs: dict[str, Any] = {**response.extra, "text": response.text}
-        return Answer(
-            outputs=outputs,
-            latency_ms=response.latency_ms,
-            prompt_tokens=response.usage.prompt_tokens,
-            completion_tokens=response.usage.completion_tokens,
-            cost_usd=response.cost_usd,
-            cached=cached is not None,
-        )
+        return await chat_answer(providers, cache, self.ref, self.messages(inputs), self.params)
+
+
+async def chat_answer(
+    providers: ProviderRegistry,
+    cache: ResponseCache | None,
+    ref: str,
+    messages: list[dict[str, Any]],
+    params: Mapping[str, Any],
+) -> Answer:
+    """Ask ``ref``, through the response cache (keyed by the whole request) when given."""
+    if cache is None:
+        cached, response = None, await providers.chat(ref, messages, **params)
+    else:
+        key = ResponseCache.key({"model": ref, "messages": messages, **params})
+        cached = cache.get(key)
+        response = cached or await providers.chat(ref, messages, **params)
+        if cached is None:
+            cache.put(key, response)
+    outputs: dict[str, Any] = {**response.extra, "text": response.text}
+    return Answer(
+        outputs=outputs,
+        latency_ms=response.latency_ms,
+        prompt_tokens=response.usage.prompt_tokens,
+        completion_tokens=response.usage.completion_tokens,
+        cost_usd=response.cost_usd,
+        cached=cached is not None,
+    )
 
 
 @dataclass
@@ -145,6 +195,12 @@ class CallableTarget:
     def description(self) -> str:
         name = getattr(self.fn, "__qualname__", type(self.fn).__name__)
         return f"callable:{getattr(self.fn, '__module__', '?')}.{name}"
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": "callable", "description": self.description}
+
+    def static_inputs(self) -> list[str] | None:
+        return []
 
     def required_inputs(self, record: Record) -> list[str]:
         return []
@@ -185,6 +241,12 @@ class RecordOutputs:
     def description(self) -> str:
         return "record-outputs"
 
+    def spec(self) -> dict[str, Any]:
+        return {"kind": "record-outputs"}
+
+    def static_inputs(self) -> list[str] | None:
+        return []
+
     def required_inputs(self, record: Record) -> list[str]:
         return []
 
@@ -194,13 +256,59 @@ class RecordOutputs:
         raise AssertionError("RecordOutputs answers are taken from the records")
 
 
-Target = ModelTarget | CallableTarget | RecordOutputs
+@dataclass
+class RenderedTarget:
+    """A stored prompt version, or a deployment's serving version: chat messages rendered
+    from the record's inputs by ``render``, sent to ``model`` with ``params``."""
+
+    description: str
+    model: str
+    render: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    stored: dict[str, Any] = field(default_factory=dict)
+
+    def spec(self) -> dict[str, Any]:
+        return self.stored
+
+    def static_inputs(self) -> list[str] | None:
+        return self.inputs
+
+    def required_inputs(self, record: Record) -> list[str]:
+        return self.inputs
+
+    async def answer(
+        self, inputs: Mapping[str, Any], providers: ProviderRegistry, cache: ResponseCache | None
+    ) -> Answer:
+        return await chat_answer(providers, cache, self.model, self.render(inputs), self.params)
+
+
+Target = ModelTarget | CallableTarget | RecordOutputs | RenderedTarget
+
+
+def target_from_spec(spec: Mapping[str, Any]) -> Target:
+    """The target a stored run was evaluated with (callables cannot be rebuilt)."""
+    kind = spec.get("kind")
+    if kind == "model":
+        return ModelTarget(
+            spec["ref"],
+            prompt=spec.get("prompt"),
+            system=spec.get("system"),
+            params=dict(spec.get("params") or {}),
+            template=spec.get("template") or "format",
+        )
+    if kind == "record-outputs":
+        return RecordOutputs()
+    raise ValidationError(
+        f"this run's target ({spec.get('description') or kind}) is a Python callable; resume "
+        "it from Python with evaluate(fn, records, scorers, resume=<run id>)"
+    )
 
 
 def resolve_target(target: Any) -> Target:
     if target is None:
         return RecordOutputs()
-    if isinstance(target, ModelTarget | CallableTarget | RecordOutputs):
+    if isinstance(target, ModelTarget | CallableTarget | RecordOutputs | RenderedTarget):
         return target
     if isinstance(target, str):
         return ModelTarget(target)

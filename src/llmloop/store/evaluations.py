@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, RowMapping
@@ -28,7 +29,9 @@ from llmloop.records import Frozen, Score, new_id, utcnow
 from llmloop.store.database import Database
 from llmloop.store.schema import JsonType, UtcDateTime, metadata
 
-RunStatus = Literal["running", "finished", "failed"]
+RunStatus = Literal["running", "finished", "failed", "interrupted"]
+PAGE = 1000
+RESUMABLE: tuple[RunStatus, ...] = ("running", "failed", "interrupted")
 
 eval_runs = Table(
     "eval_runs",
@@ -49,7 +52,13 @@ eval_runs = Table(
     Column("created_by", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime, nullable=True),
+    Column("dataset_version", String(64), nullable=True),
+    Column("n_done", Integer, nullable=False, server_default=text("0")),
+    Column("heartbeat_at", UtcDateTime, nullable=True),
+    Column("owner", String(200), nullable=True),
+    Column("experiment_id", String(64), nullable=True),
     Index("ix_eval_runs_project_time", "project_id", "created_at"),
+    Index("ix_eval_runs_experiment", "experiment_id"),
 )
 
 eval_results = Table(
@@ -100,6 +109,13 @@ class EvalRun(Frozen):
     created_by: str
     created_at: datetime
     finished_at: datetime | None = None
+    dataset_version: str | None = Field(
+        default=None, description="The dataset version id the records came from, if any."
+    )
+    n_done: int = Field(default=0, description="Records scored and stored so far.")
+    heartbeat_at: datetime | None = None
+    owner: str | None = Field(default=None, description="host:pid of the process running it.")
+    experiment_id: str | None = None
 
 
 class EvalResult(Frozen):
@@ -158,7 +174,11 @@ class EvaluationRepository:
         dataset_ref: str | None = None,
         params: dict[str, Any] | None = None,
         n_records: int = 0,
+        dataset_version: str | None = None,
+        owner: str | None = None,
+        experiment_id: str | None = None,
     ) -> EvalRun:
+        now = utcnow()
         run = EvalRun(
             id=new_id("run"),
             project_id=project_id,
@@ -169,18 +189,66 @@ class EvaluationRepository:
             params=params or {},
             n_records=n_records,
             created_by=created_by,
-            created_at=utcnow(),
+            created_at=now,
+            dataset_version=dataset_version,
+            heartbeat_at=now,
+            owner=owner,
+            experiment_id=experiment_id,
         )
         with self.db.begin() as c:
-            row = run.model_dump(mode="json") | {"created_at": run.created_at}
+            row = run.model_dump(mode="json") | {"created_at": now, "heartbeat_at": now}
             c.execute(eval_runs.insert().values(**row))
         return run
 
     def add_results(self, project_id: str, results: Sequence[EvalResult]) -> None:
-        """Insert a batch of results in one transaction."""
+        """Insert a batch of results of one run in one transaction, counting them as done
+        and beating the run's heartbeat."""
         if results:
             with self.db.begin() as c:
                 c.execute(eval_results.insert(), [_result_row(r, project_id) for r in results])
+                c.execute(
+                    update(eval_runs)
+                    .where(
+                        eval_runs.c.project_id == project_id, eval_runs.c.id == results[0].run_id
+                    )
+                    .values(n_done=eval_runs.c.n_done + len(results), heartbeat_at=utcnow())
+                )
+
+    def done_positions(self, project_id: str, run_id: str) -> dict[int, str]:
+        """Position -> record content hash of every stored result of a run."""
+        query = select(eval_results.c.position, eval_results.c.record_hash).where(
+            eval_results.c.project_id == project_id, eval_results.c.run_id == run_id
+        )
+        with self.db.connect() as c:
+            return {r.position: r.record_hash for r in c.execute(query)}
+
+    def reopen(
+        self, project_id: str, run_id: str, *, owner: str, expected: RunStatus
+    ) -> EvalRun | None:
+        """Take over a run for resuming; None when its status is no longer ``expected``
+        (another process got there first)."""
+        with self.db.begin() as c:
+            done = select(func.count()).where(
+                eval_results.c.project_id == project_id, eval_results.c.run_id == run_id
+            )
+            n_done = int(c.execute(done).scalar_one())
+            taken = c.execute(
+                update(eval_runs)
+                .where(
+                    eval_runs.c.project_id == project_id,
+                    eval_runs.c.id == run_id,
+                    eval_runs.c.status == expected,
+                )
+                .values(
+                    status="running",
+                    error=None,
+                    finished_at=None,
+                    owner=owner,
+                    heartbeat_at=utcnow(),
+                    n_done=n_done,
+                )
+            )
+            return self._get(c, project_id, run_id) if taken.rowcount else None
 
     def finish_run(
         self,
@@ -202,9 +270,20 @@ class EvaluationRepository:
         }
         return self._update(project_id, run_id, values)
 
-    def fail_run(self, project_id: str, run_id: str, error: str) -> EvalRun:
-        values = {"status": "failed", "error": error, "finished_at": utcnow()}
+    def fail_run(
+        self, project_id: str, run_id: str, error: str, *, status: RunStatus = "failed"
+    ) -> EvalRun:
+        """Mark a run ``failed`` (or ``interrupted``); its stored results stay for resuming."""
+        values = {"status": status, "error": error, "finished_at": utcnow()}
         return self._update(project_id, run_id, values)
+
+    def set_experiment(self, project_id: str, run_id: str, experiment_id: str) -> None:
+        with self.db.begin() as c:
+            c.execute(
+                update(eval_runs)
+                .where(eval_runs.c.project_id == project_id, eval_runs.c.id == run_id)
+                .values(experiment_id=experiment_id)
+            )
 
     def _update(self, project_id: str, run_id: str, values: dict[str, Any]) -> EvalRun:
         with self.db.begin() as c:
@@ -257,7 +336,8 @@ class EvaluationRepository:
         if limit is not None:
             query = query.limit(limit)
         with self.db.connect() as c:
-            for row in c.execute(query).mappings():
+            rows = c.execution_options(yield_per=PAGE).execute(query).mappings()
+            for row in rows:  # streamed in pages (a server-side cursor on PostgreSQL)
                 yield _to_result(row)
 
     def count_results(self, project_id: str, run_id: str) -> int:

@@ -17,6 +17,7 @@ from llmloop.evaluation.scorers.base import (
     run_scorer,
     scorer,
 )
+from llmloop.evaluation.scorers.choice import MultipleChoice, OutputNumber
 from llmloop.evaluation.scorers.classification import Classification
 from llmloop.evaluation.scorers.response import Efficiency, Refusal
 from llmloop.evaluation.scorers.semantic import SemanticSimilarity
@@ -29,6 +30,7 @@ from llmloop.evaluation.scorers.text import (
     RougeL,
     TokenF1,
 )
+from llmloop.evaluation.scorers.toxicity import Toxicity
 
 __all__ = [
     "Classification",
@@ -37,7 +39,9 @@ __all__ = [
     "ExactMatch",
     "JsonSchema",
     "JsonValid",
+    "MultipleChoice",
     "NormalizedMatch",
+    "OutputNumber",
     "Prepared",
     "Refusal",
     "RegexMatch",
@@ -48,6 +52,7 @@ __all__ = [
     "ScorerConfig",
     "SemanticSimilarity",
     "TokenF1",
+    "Toxicity",
     "aggregator",
     "config_class",
     "kinds",

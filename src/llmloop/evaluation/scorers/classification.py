@@ -3,6 +3,7 @@ macro/micro precision, recall and F1, and the confusion matrix."""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -98,19 +99,34 @@ def metrics_from_confusion(classes: Sequence[str], matrix: np.ndarray) -> dict[s
 
 @aggregator(Classification)
 def classification_metrics(config: Classification, rows: Sequence[Row]) -> Prepared:
-    """Labels coded once as confusion-matrix cells, so a resample is one bincount."""
+    """Labels coded once as confusion-matrix cells, so a resample is one bincount.
+
+    The rows are read once, keeping two small integers per row, so a run read back from
+    the store page by page is never held whole."""
     out_key, exp_key = config.output_field, config.expected_field
-    pairs = [
-        (config.label(r.expectations[exp_key]), config.label(r.outputs[out_key]))
-        if out_key in r.outputs and exp_key in r.expectations
-        else None
-        for r in rows
-    ]
-    usable = [p for p in pairs if p is not None]
-    classes, matrix = confusion([e for e, _ in usable], [p for _, p in usable])
-    index = {c: i for i, c in enumerate(classes)}
+    seen: dict[str, int] = {}
+    expected, predicted = array("i"), array("i")
+    for r in rows:
+        if out_key in r.outputs and exp_key in r.expectations:
+            e = seen.setdefault(config.label(r.expectations[exp_key]), len(seen))
+            p = seen.setdefault(config.label(r.outputs[out_key]), len(seen))
+        else:
+            e = p = -1
+        expected.append(e)
+        predicted.append(p)
+    classes = sorted(seen)
     k = len(classes)
-    codes = np.array([-1 if p is None else index[p[0]] * k + index[p[1]] for p in pairs])
+    order = np.array([classes.index(c) for c in seen], dtype=np.int64)  # seen -> sorted
+    e_idx, p_idx = np.asarray(expected, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
+    usable = e_idx >= 0
+    codes = np.full(len(e_idx), -1, dtype=np.int64)
+    if k:
+        codes[usable] = order[e_idx[usable]] * k + order[p_idx[usable]]
+    matrix = (
+        np.bincount(codes[usable], minlength=k * k).reshape(k, k).astype(np.int64)
+        if k
+        else np.zeros((0, 0), dtype=np.int64)
+    )
 
     def values(idx: np.ndarray) -> dict[str, float]:
         chosen = codes[idx]
@@ -123,4 +139,4 @@ def classification_metrics(config: Classification, rows: Sequence[Row]) -> Prepa
             c: int(n) for c, n in zip(classes, matrix.sum(axis=1), strict=True)
         },
     }
-    return Prepared(n=len(rows), values=values, details=details)
+    return Prepared(n=len(codes), values=values, details=details)

@@ -9,7 +9,7 @@ from llmloop.errors import LlmloopError
 from llmloop.evaluation import compare_stored
 from llmloop.evaluation.aggregates import distributions, slice_means
 from llmloop.server.deps import RuntimeDep
-from llmloop.server.ui.routes import _login_redirect, _page, _principal
+from llmloop.server.ui.routes import TEMPLATES, _login_redirect, _page, _principal
 from llmloop.store.evaluations import EvaluationRepository
 from llmloop.tenancy import Principal
 
@@ -58,6 +58,22 @@ def run_page(run_id: str, request: Request, runtime: RuntimeDep) -> Response:
         distributions=distributions(results),
         others=others,
     )
+
+
+@router.get("/evaluations/{run_id}/progress", response_class=HTMLResponse)
+def progress_fragment(run_id: str, request: Request, runtime: RuntimeDep) -> Response:
+    """The progress bar of a run; once the run stops, htmx reloads the whole page."""
+    principal = _principal(request, runtime)
+    if principal is None:
+        return Response(status_code=401)
+    try:
+        run = EvaluationRepository(runtime.db).get(principal.project.id, run_id)
+    except LlmloopError as exc:
+        return Response(exc.message, status_code=exc.status)
+    response = TEMPLATES.TemplateResponse(request, "_eval_progress.html", {"run": run})
+    if run.status != "running":
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @router.get("/evaluations/{run_id}/compare", response_class=HTMLResponse)
