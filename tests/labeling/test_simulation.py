@@ -44,7 +44,7 @@ def test_labels_to_reach() -> None:
     [
         ({"features": np.zeros((5, 2)), "labels": ["a", "b"] * 2 + ["a"]}, ">= 10"),
         ({"features": np.zeros((20, 2)), "labels": ["a"] * 20}, "single class"),
-        ({"strategies": ("disagreement",)}, "cannot be simulated"),
+        ({"strategies": ("coin",)}, "unknown strategies"),
         ({"test_fraction": 1.0}, "test_fraction"),
     ],
 )

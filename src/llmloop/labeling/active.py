@@ -26,6 +26,7 @@ from llmloop.errors import ValidationError
 from llmloop.labeling.label_model import check_label_matrix, vote_counts
 
 FloatArray = npt.NDArray[np.float64]
+_CENTER_BLOCK = 512
 
 Strategy = Literal[
     "random", "entropy", "margin", "least_confidence", "disagreement", "k_center", "hybrid"
@@ -85,6 +86,12 @@ def disagreement(L: npt.ArrayLike, cardinality: int) -> FloatArray:
     return np.asarray(scores)
 
 
+def _squared_distances(points: FloatArray, rows: FloatArray, norms: FloatArray) -> FloatArray:
+    """Squared Euclidean distances from every point to each of ``rows`` (``(n, len(rows))``)."""
+    block = norms[:, None] + (rows * rows).sum(axis=1)[None, :] - 2.0 * (points @ rows.T)
+    return np.asarray(np.maximum(block, 0.0))
+
+
 def k_center_greedy(
     embeddings: npt.ArrayLike,
     size: int,
@@ -94,7 +101,10 @@ def k_center_greedy(
     seed: int = 0,
 ) -> list[int]:
     """Indices of ``size`` records, each the farthest (Euclidean) from the labeled ones
-    and the earlier picks; the first is random when nothing is labeled yet."""
+    and the earlier picks; the first is random when nothing is labeled yet.
+
+    Distances to the labeled records are computed in blocks of matrix products, so a
+    pool of tens of thousands with thousands labeled takes well under a second."""
     points = np.asarray(embeddings, dtype=np.float64)
     if points.ndim != 2 or not np.all(np.isfinite(points)):
         raise ValidationError(
@@ -102,9 +112,13 @@ def k_center_greedy(
         )
     pool = np.arange(len(points)) if candidates is None else np.asarray(candidates)
     centers = sorted(set(labeled))
+    candidates_points = points[pool]
+    norms = (candidates_points * candidates_points).sum(axis=1)
     nearest = np.full(len(pool), np.inf)
-    for center in centers:
-        np.minimum(nearest, np.linalg.norm(points[pool] - points[center], axis=1), out=nearest)
+    for start in range(0, len(centers), _CENTER_BLOCK):
+        block = points[centers[start : start + _CENTER_BLOCK]]
+        distances = _squared_distances(candidates_points, block, norms).min(axis=1)
+        np.minimum(nearest, distances, out=nearest)
     picked: list[int] = []
     available = np.ones(len(pool), dtype=bool)
     available[np.isin(pool, centers)] = False
@@ -116,8 +130,8 @@ def k_center_greedy(
             position = int(np.argmax(np.where(available, nearest, -1.0)))
         available[position] = False
         picked.append(int(pool[position]))
-        distance = np.linalg.norm(points[pool] - points[pool[position]], axis=1)
-        np.minimum(nearest, distance, out=nearest)
+        distance = _squared_distances(candidates_points, candidates_points[[position]], norms)
+        np.minimum(nearest, distance[:, 0], out=nearest)
     return picked
 
 
