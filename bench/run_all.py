@@ -15,6 +15,8 @@ BENCHMARKS = [
     "dataset_dedup.py",
     "eval_throughput.py",
     "label_model.py",
+    "active_learning.py",
+    "gateway.py",
     "trace_ingest.py",
     "trace_queries.py",
 ]

@@ -42,10 +42,15 @@ def test_exports_are_documented_set() -> None:
         "__version__",
         "aconnect",
         "aevaluate",
+        "aexperiment",
         "connect",
         "evaluate",
+        "experiment",
+        "fairness",
+        "instrument_openai",
         "load_settings",
         "observe",
+        "robustness",
         "to_frame",
     }
 

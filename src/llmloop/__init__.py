@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "connect": "llmloop.sdk.client",
     "observe": "llmloop.tracing",
+    "instrument_openai": "llmloop.tracing",
     "aconnect": "llmloop.sdk.aclient",
     "AsyncClient": "llmloop.sdk.aclient",
     "Client": "llmloop.sdk.client",
@@ -39,6 +40,10 @@ _EXPORTS: dict[str, str] = {
     "ChatResponse": "llmloop.providers.base",
     "evaluate": "llmloop.evaluation.runner",
     "aevaluate": "llmloop.evaluation.runner",
+    "experiment": "llmloop.evaluation.experiments",
+    "aexperiment": "llmloop.evaluation.experiments",
+    "robustness": "llmloop.evaluation.suites",
+    "fairness": "llmloop.evaluation.suites",
     "Message": "llmloop.providers.base",
 }
 
@@ -67,10 +72,15 @@ __all__ = [
     "__version__",
     "aconnect",
     "aevaluate",
+    "aexperiment",
     "connect",
     "evaluate",
+    "experiment",
+    "fairness",
+    "instrument_openai",
     "load_settings",
     "observe",
+    "robustness",
     "to_frame",
 ]
 
@@ -84,7 +94,9 @@ if TYPE_CHECKING:
         UnknownModelError,
         ValidationError,
     )
+    from llmloop.evaluation.experiments import aexperiment, experiment
     from llmloop.evaluation.runner import aevaluate, evaluate
+    from llmloop.evaluation.suites import fairness, robustness
     from llmloop.providers.base import ChatResponse, Message
     from llmloop.records import (
         ApiKey,
@@ -100,7 +112,7 @@ if TYPE_CHECKING:
     from llmloop.sdk.aclient import AsyncClient, aconnect
     from llmloop.sdk.client import Client, connect, to_frame
     from llmloop.settings import Settings, load_settings
-    from llmloop.tracing import observe
+    from llmloop.tracing import instrument_openai, observe
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from llmloop.deployments.plans import DeploymentPlans
 from llmloop.providers.registry import ProviderRegistry
 from llmloop.settings import Settings, get_settings
 from llmloop.store import Database, open_database
@@ -28,6 +29,11 @@ class Runtime:
     @cached_property
     def providers(self) -> ProviderRegistry:
         return ProviderRegistry(self.settings)
+
+    @cached_property
+    def deployment_plans(self) -> DeploymentPlans:
+        """Route plans for ``deployment/<name>`` (the gateway's PlanSource), cached."""
+        return DeploymentPlans(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -90,6 +90,37 @@ class Settings(BaseSettings):
     gateway_tokens_per_minute: int | None = Field(default=None, gt=0)
     gateway_cost_per_day: float | None = Field(default=None, gt=0)
     redis_url: str | None = None
+    gateway_cache_ttl_s: float | None = Field(
+        default=None, gt=0, description="Exact-match response cache TTL; unset: no cache."
+    )
+    gateway_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive upstream failures that open its circuit."
+    )
+    gateway_breaker_cooldown_s: float = Field(
+        default=30.0, gt=0, description="Seconds an open circuit waits before a probe."
+    )
+    gateway_retry_backoff_s: float = Field(
+        default=0.25, ge=0, description="First retry delay of the gateway; doubles per retry."
+    )
+    gateway_auth_ttl_s: float = Field(
+        default=5.0, ge=0, le=60, description="How long the gateway caches a key lookup."
+    )
+
+    feedback_allowed_origins: str = Field(
+        default="*",
+        description="Browser origins (comma-separated, or *) that may send end-user feedback.",
+    )
+    feedback_per_minute: int = Field(
+        default=120, ge=0, description="Feedback requests per key and client address; 0: no limit."
+    )
+
+    policy_interval_s: float = Field(
+        default=30.0, ge=0, description="Seconds between deployment policy runs; 0: never."
+    )
+
+    trace_retention_days: int = Field(
+        default=0, ge=0, description="Delete traces older than this many days; 0: keep forever."
+    )
 
     log_level: str = "INFO"
 

@@ -8,12 +8,17 @@ import typer
 
 from llmloop import __version__
 from llmloop.cli.admin import db_app, keys_app, projects_app
+from llmloop.cli.annotate import queues_app
 from llmloop.cli.datasets import datasets_app
 from llmloop.cli.demo import demo
+from llmloop.cli.deploy import deploy_app
 from llmloop.cli.evaluations import eval_app
+from llmloop.cli.label import label_app
 from llmloop.cli.models import models_app
 from llmloop.cli.output import fail
+from llmloop.cli.prompts import prompts_app
 from llmloop.cli.serve import server
+from llmloop.cli.suites import suites_app
 from llmloop.cli.traces import traces_app
 from llmloop.errors import LlmloopError
 
@@ -32,7 +37,12 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.add_typer(traces_app, name="traces")
 app.add_typer(eval_app, name="eval")
+app.add_typer(suites_app, name="suites")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(label_app, name="label")
+app.add_typer(prompts_app, name="prompts")
+app.add_typer(deploy_app, name="deploy")
+app.add_typer(queues_app, name="queues")
 
 
 def _version(value: bool) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
+import sys
 from typing import Annotated
 
 import typer
@@ -63,4 +65,8 @@ def server(
     config = uvicorn.Config(
         app, host=host, port=port, log_level=workers_log_level, access_log=False
     )
+    gc.collect()
+    gc.freeze()  # what startup made lives forever: keep it out of every later collection
+    # the trace writer thread shares the GIL with the event loop: hand it back sooner
+    sys.setswitchinterval(0.0005)
     uvicorn.Server(config).run()

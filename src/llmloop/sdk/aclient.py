@@ -17,11 +17,17 @@ from llmloop.providers.base import ChatResponse, ModelInfo
 from llmloop.records import ApiKey, AuditEvent, Project, Role
 from llmloop.runtime import Runtime
 from llmloop.sdk import calls
+from llmloop.sdk.annotations import AsyncQueuesApi
 from llmloop.sdk.base import AsyncApi, Call, to_frame
 from llmloop.sdk.calls import Messages
 from llmloop.sdk.connection import LOCAL_BASE_URL, Local, resolve
 from llmloop.sdk.datasets import AsyncDatasetsApi
+from llmloop.sdk.deployments import AsyncDeploymentsApi
 from llmloop.sdk.evaluations import AsyncEvaluationsApi
+from llmloop.sdk.experiments import AsyncExperimentsApi
+from llmloop.sdk.labeling import AsyncLabelingApi
+from llmloop.sdk.prompts import AsyncPromptsApi
+from llmloop.sdk.suites import AsyncSuitesApi
 from llmloop.sdk.traces import AsyncTracesApi
 from llmloop.sdk.transport import raise_for_error
 from llmloop.settings import Settings, load_settings
@@ -93,7 +99,13 @@ class AsyncClient:
         self.models = AsyncModelsApi(self)
         self.traces = AsyncTracesApi(self)
         self.evaluations = AsyncEvaluationsApi(self)
+        self.experiments = AsyncExperimentsApi(self)
+        self.suites = AsyncSuitesApi(self)
         self.datasets = AsyncDatasetsApi(self)
+        self.labeling = AsyncLabelingApi(self)
+        self.prompts = AsyncPromptsApi(self)
+        self.deployments = AsyncDeploymentsApi(self)
+        self.queues = AsyncQueuesApi(self)
 
     @property
     def is_local(self) -> bool:

@@ -19,11 +19,17 @@ from llmloop.providers.base import ChatResponse, ModelInfo
 from llmloop.records import ApiKey, AuditEvent, Project, Role
 from llmloop.runtime import Runtime
 from llmloop.sdk import calls
+from llmloop.sdk.annotations import QueuesApi
 from llmloop.sdk.base import Call, SyncApi, to_frame
 from llmloop.sdk.calls import Messages
 from llmloop.sdk.connection import LOCAL_BASE_URL, Local, resolve
 from llmloop.sdk.datasets import DatasetsApi
+from llmloop.sdk.deployments import DeploymentsApi
 from llmloop.sdk.evaluations import EvaluationsApi
+from llmloop.sdk.experiments import ExperimentsApi
+from llmloop.sdk.labeling import LabelingApi
+from llmloop.sdk.prompts import PromptsApi
+from llmloop.sdk.suites import SuitesApi
 from llmloop.sdk.traces import TracesApi
 from llmloop.sdk.transport import InProcessTransport, raise_for_error
 from llmloop.settings import Settings, load_settings
@@ -96,7 +102,13 @@ class Client:
         self.models = ModelsApi(self)
         self.traces = TracesApi(self)
         self.evaluations = EvaluationsApi(self)
+        self.experiments = ExperimentsApi(self)
+        self.suites = SuitesApi(self)
         self.datasets = DatasetsApi(self)
+        self.labeling = LabelingApi(self)
+        self.prompts = PromptsApi(self)
+        self.deployments = DeploymentsApi(self)
+        self.queues = QueuesApi(self)
 
     @property
     def is_local(self) -> bool:

@@ -11,11 +11,17 @@ from alembic.script import ScriptDirectory
 
 from llmloop.errors import SchemaTooNewError
 from llmloop.store import (  # noqa: F401  (register tables on metadata)
+    annotation_queues,
     audit,
     datasets,
+    deployments,
     evaluations,
+    experiments,
     keys,
+    label_matrices,
     projects,
+    prompts,
+    trace_rollups,
     traces,
 )
 from llmloop.store.database import Database

@@ -29,10 +29,12 @@ router = APIRouter(include_in_schema=False)
 
 
 def _principal(request: Request, runtime: RuntimeDep) -> Principal | None:
+    """The signed-in caller; a public (feedback-only) key counts as no key at all."""
     try:
-        return runtime.tenancy.authenticate(bearer_secret(request))
+        principal = runtime.tenancy.authenticate(bearer_secret(request))
     except AuthenticationError:
         return None
+    return None if principal.public else principal
 
 
 def _page(request: Request, template: str, principal: Principal, **context: Any) -> Response:
