@@ -142,3 +142,31 @@ def test_shadow_gets_a_copy_with_its_own_trace(
         time.sleep(0.05)
     assert found[0].trace_id != response.headers["x-llmloop-trace-id"]
     assert "arm:candidate" in found[0].tags
+
+
+def test_router_drops_cached_plans_when_the_source_invalidates() -> None:
+    """A promote or rollback in this process reaches the next call, not after the TTL."""
+    import asyncio
+
+    from llmloop.gateway.routing import Router
+
+    class Source:
+        generation = 0
+        current = "v1"
+
+        def plan(self, project_id: str, deployment: str, environment: str | None) -> RoutePlan:
+            arm = Arm(self.current, "openai/gpt-4o-mini")
+            return RoutePlan(model=f"deployment/{deployment}", arms=(arm,), deployment=deployment)
+
+    source = Source()
+    router = Router(lambda: source, ttl_s=60)
+
+    async def arm_names() -> list[str]:
+        plan = await router.plan("p1", "deployment/triage", None)
+        return [a.name for a in plan.arms]
+
+    assert asyncio.run(arm_names()) == ["v1"]
+    source.current = "v2"
+    assert asyncio.run(arm_names()) == ["v1"]  # cached within the TTL
+    source.generation += 1
+    assert asyncio.run(arm_names()) == ["v2"]

@@ -89,6 +89,11 @@ class DeploymentPlans:
                 self._plans[key] = (now + self.ttl_s, built)
         return _answer(built)
 
+    @property
+    def generation(self) -> int:
+        """Grows on every invalidation; callers keeping plans drop them when it moves."""
+        return self._generation
+
     def invalidate(self, project_id: str | None = None) -> None:
         """Forget cached plans (of one project, or all); the next call rebuilds."""
         with self._lock:

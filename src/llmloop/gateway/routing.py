@@ -42,6 +42,7 @@ class Router:
         self.ttl_s = ttl_s
         self._plans: dict[tuple[str, str, str | None], tuple[float, RoutePlan]] = {}
         self._direct: dict[str, RoutePlan] = {}
+        self._generation: int | None = None
 
     async def plan(self, project_id: str, model: str, environment: str | None) -> RoutePlan:
         if not model.startswith(DEPLOYMENT_PREFIX):
@@ -53,6 +54,12 @@ class Router:
             return direct
         key = (project_id, model, environment)
         now = time.monotonic()
+        # A source that counts its invalidations (deployments do) makes a promote or a
+        # rollback in this process visible to the next call, not after the TTL.
+        generation = getattr(self._source(), "generation", None)
+        if generation != self._generation:
+            self._plans.clear()
+            self._generation = generation
         cached = self._plans.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
