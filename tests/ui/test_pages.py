@@ -122,6 +122,16 @@ def test_keys_page_issues_a_key_through_htmx(
     assert secret not in page.content()
 
 
+def test_keys_page_shows_why_a_key_was_refused(
+    page: Page, live_server: LiveServer, acme: Tenant
+) -> None:
+    signed_in(page, live_server, acme.secret("admin"), "/keys")
+    page.fill("input[name=name]", "   ")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#key-result .error")).to_contain_text("a key needs a non-empty name")
+    expect(page.locator("#keys tbody tr")).to_have_count(4)
+
+
 def test_audit_page_shows_the_key_creation(
     page: Page, live_server: LiveServer, acme: Tenant
 ) -> None:

@@ -87,7 +87,7 @@ def promote(
         )
     data = queues.datasets
     with queues.db.begin() as conn:
-        found = data._get_or_create(
+        found = data.get_or_create(
             conn, project_id, target, create=dataset is not None, actor=actor
         )
         queues.repo.lock_queue(queue, conn)
@@ -100,7 +100,7 @@ def promote(
         note = message or f"golden: {len(settled)} validated record(s) from queue {queue.name}"
         parent = previous.version_id if previous else queue.source.get("version_id")
         # the version, the golden move and the items' marks commit together
-        commit = data._commit(
+        commit = data.commit_in(
             conn,
             found,
             list(records.values()),

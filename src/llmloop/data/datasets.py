@@ -244,7 +244,7 @@ class Datasets:
             dataset = self._create(conn, project_id, name, description, actor)
             if records is None:
                 return dataset
-            return self._commit(conn, dataset, records, actor=actor, message=message)
+            return self.commit_in(conn, dataset, records, actor=actor, message=message)
 
     def _create(
         self, conn: Connection, project_id: str, name: str, description: str, actor: str
@@ -277,12 +277,13 @@ class Datasets:
         """
         check_records(records)
         with self.db.begin() as conn:
-            dataset = self._get_or_create(conn, project_id, name, create=create, actor=actor)
-            return self._commit(conn, dataset, records, actor=actor, message=message)
+            dataset = self.get_or_create(conn, project_id, name, create=create, actor=actor)
+            return self.commit_in(conn, dataset, records, actor=actor, message=message)
 
-    def _get_or_create(
+    def get_or_create(
         self, conn: Connection, project_id: str, name: str, *, create: bool, actor: str
     ) -> Dataset:
+        """The dataset inside the caller's transaction; with ``create``, made when missing."""
         try:
             return self.repo.get(project_id, name, conn=conn)
         except NotFoundError:
@@ -291,7 +292,7 @@ class Datasets:
         check_name(name)
         return self._create(conn, project_id, name, "", actor)
 
-    def _commit(
+    def commit_in(
         self,
         conn: Connection,
         dataset: Dataset,
@@ -302,6 +303,11 @@ class Datasets:
         parent_id: str | None = None,
         aliases: Iterable[str] = (LATEST,),
     ) -> Commit:
+        """Commit a version inside the caller's transaction and move ``aliases`` to it.
+
+        For features that must write the version together with their own rows (a
+        promotion into ``golden``, traces added on top of a ``latest`` they checked).
+        """
         self.repo.lock(dataset.project_id, dataset.id, conn)
         version = self.repo.find_version(dataset.id, version_digest(records), conn=conn)
         created = version is None
@@ -475,7 +481,7 @@ class Datasets:
                     continue
                 note = f"{part} split of {source.label} (seed {spec.seed}"
                 note += f", stratified by {spec.stratify})" if spec.stratify else ")"
-                commit = self._commit(
+                commit = self.commit_in(
                     conn,
                     dataset,
                     [by_id[i] for i in ids],
@@ -520,7 +526,7 @@ class Datasets:
             f"(threshold {threshold})"
         )
         with self.db.begin() as conn:
-            commit = self._commit(
+            commit = self.commit_in(
                 conn, dataset, kept, actor=actor, message=message, parent_id=report.version.id
             )
         return DedupOutcome(report=report, removed=len(records) - len(kept), commit=commit)

@@ -180,12 +180,12 @@ class TraceRecords:
             )
         message = message or f"{len(new)} record(s) from traces"
         with self.db.begin() as conn:
-            dataset = data._get_or_create(conn, project_id, name, create=create, actor=actor)
+            dataset = data.get_or_create(conn, project_id, name, create=create, actor=actor)
             data.repo.lock(project_id, dataset.id, conn)
             latest = data.repo.alias(dataset.id, LATEST, conn=conn)
             if (latest.version_id if latest else None) != base_version:
                 raise _LatestMoved
-            commit = data._commit(
+            commit = data.commit_in(
                 conn, dataset, [*base, *new], actor=actor, message=message,
                 parent_id=base_version,
             )  # fmt: skip
