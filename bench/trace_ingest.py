@@ -214,6 +214,8 @@ def row(label: str, res: dict[str, Any], stored: int | None, sink_rate: float | 
         "p99_ms": round(res["request_latency_ms"].get("p99", 0), 1),
         "server_cores": round(cpu["sut_cores"], 2) if cpu else "",
         "server_cpu_ms_per_100_spans": round(cpu["sut_cpu_ms_per_item"], 2) if cpu else "",
+        "server_cpu_us_per_span": round(cpu["sut_cpu_ms_per_item"] * 10, 1) if cpu else "",
+        "machine_busy_cores": round(cpu["machine_busy_cores"], 2) if cpu else "",
         "vs_raw_sink": round(rate / sink_rate, 3) if sink_rate else "",
         "vs_target_20k": round(rate / TARGET, 3) if stored is not None else "",
     }

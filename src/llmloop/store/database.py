@@ -19,6 +19,10 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from llmloop.errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection (the default is 2 MiB)
+# Checkpoint the WAL into the database every ~32 MiB rather than 4 MiB: index pages
+# written by many commits are copied (and the file synced) once per checkpoint.
+SQLITE_WAL_CHECKPOINT_PAGES = 8_000
 
 
 def _normalise_url(url: str) -> str:
@@ -36,7 +40,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode: a commit is in the WAL file (the OS has it) before it returns,
+    # so it survives the process being killed; only an OS crash or power loss can lose
+    # the last commits (the WAL is synced at checkpoints). See docs/tracing.md.
     cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    cur.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_CHECKPOINT_PAGES}")
+    cur.execute("PRAGMA temp_store = MEMORY")
     cur.execute("PRAGMA foreign_keys = ON")
     cur.close()
 

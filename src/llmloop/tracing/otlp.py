@@ -223,16 +223,26 @@ class Pricer:
 
     def __init__(self, table: PriceTable | None = None) -> None:
         self.table = table or default_prices()
-        self._memo: dict[str, Any] = {}
+        self._memo: dict[tuple[str | None, str], Any] = {}
 
     def cost(self, provider: str | None, model: str | None, usage: Usage) -> float | None:
+        return self.tokens_cost(provider, model, usage.prompt_tokens, usage.completion_tokens)
+
+    def tokens_cost(
+        self, provider: str | None, model: str | None, input_tokens: int, output_tokens: int
+    ) -> float | None:
+        """What :meth:`cost` answers, from the two token counts (no ``Usage`` built)."""
         if not model:
             return None
-        ref = model if "/" in model else f"{(provider or 'unknown').lower()}/{model}"
-        if ref not in self._memo:
-            self._memo[ref] = self.table.lookup(ref)
-        price = self._memo[ref]
-        return None if price is None else price.cost(usage)
+        key = (provider, model)
+        try:
+            price = self._memo[key]
+        except KeyError:
+            ref = model if "/" in model else f"{(provider or 'unknown').lower()}/{model}"
+            price = self._memo[key] = self.table.lookup(ref)
+        if price is None:
+            return None
+        return (input_tokens * price.input + output_tokens * price.output) / 1e6
 
 
 def to_spans(request: ExportTraceServiceRequest, pricer: Pricer | None = None) -> Decoded:
@@ -257,52 +267,111 @@ def _id(raw: bytes, size: int, what: str) -> str:
     return raw.hex()
 
 
+# Where each schema field is read from: attribute key -> (slot, preference), the
+# preference being the key's place in its conventions tuple (lower wins).
+_SLOT_KEYS = (
+    conventions.MODEL_KEYS, conventions.PROVIDER_KEYS, conventions.INPUT_TOKEN_KEYS,
+    conventions.OUTPUT_TOKEN_KEYS, conventions.USER_KEYS, conventions.SESSION_KEYS,
+    conventions.TAG_KEYS, conventions.INPUT_KEYS, conventions.OUTPUT_KEYS,
+    conventions.KIND_KEYS,
+)  # fmt: skip
+_MODEL, _PROVIDER, _IN, _OUT, _USER, _SESSION, _TAGS, _INPUTS, _OUTPUTS, _KIND = range(10)
+_SLOT_OF = {
+    key: (slot, rank) for slot, keys in enumerate(_SLOT_KEYS) for rank, key in enumerate(keys)
+}
+_KINDS = conventions._KIND_BY_ATTRIBUTE
+_UNSET = 1 << 30
+
+
+def _found(attributes: dict[str, Any]) -> tuple[list[Any], dict[str, Any], bool]:
+    """One pass over a span's attributes: the preferred value of every schema field (what
+    :func:`conventions.extract` reads, before conversion), the attributes kept as they
+    are, and whether flattened message lists are present."""
+    best: list[Any] = [None] * 10
+    ranks = [_UNSET] * 10
+    kept: dict[str, Any] = {}
+    flat = False
+    for key, value in attributes.items():
+        hit = _SLOT_OF.get(key)
+        if hit is None:
+            if key.startswith(_MAPPED_PREFIXES):
+                flat = True
+            else:
+                kept[key] = value
+            continue
+        slot, rank = hit
+        if slot < _INPUTS or slot == _KIND:
+            kept[key] = value
+        if value is None or value == "" or rank >= ranks[slot]:
+            continue
+        if slot == _KIND:
+            if not isinstance(value, str) or value.lower() not in _KINDS:
+                continue
+            value = _KINDS[value.lower()]
+        best[slot] = value
+        ranks[slot] = rank
+    return best, kept, flat
+
+
+def _content(value: Any, flat: bool, attributes: dict[str, Any], prefixes: Any) -> Any:
+    value = conventions.maybe_json(value)
+    if value is None and flat:
+        return conventions.messages(attributes, prefixes) or None
+    return value
+
+
 def _to_span(pb: PbSpan, service: Any, pricer: Pricer) -> Span:
     trace_id = _id(pb.trace_id, 16, "trace_id")
     span_id = _id(pb.span_id, 8, "span_id")
     parent = _id(pb.parent_span_id, 8, "parent_span_id") if pb.parent_span_id else None
     attributes = attributes_of(pb.attributes)
-    found = conventions.extract(attributes)
+    best, kept, flat = _found(attributes)
+    as_text, as_int = conventions.as_text, conventions.as_int
+    model = as_text(best[_MODEL])
+    provider = as_text(best[_PROVIDER])
+    input_tokens = as_int(best[_IN])
+    output_tokens = as_int(best[_OUT])
     start, end = pb.start_time_unix_nano, pb.end_time_unix_nano
-    flags = [FLAG_END_BEFORE_START] if end < start else []
-    usage = Usage(prompt_tokens=found["input_tokens"], completion_tokens=found["output_tokens"])
-    events = [
-        {"name": e.name, "time": _time(e.time_unix_nano).isoformat(),
-         "attributes": attributes_of(e.attributes)}
-        for e in pb.events
-    ]  # fmt: skip
-    message = pb.status.message or _exception_message(events) or None
-    kept = {
-        k: v
-        for k, v in attributes.items()
-        if k not in _MAPPED_KEYS and not k.startswith(_MAPPED_PREFIXES)
-    }
+    events = (
+        [
+            {"name": e.name, "time": _time(e.time_unix_nano).isoformat(),
+             "attributes": attributes_of(e.attributes)}
+            for e in pb.events
+        ]
+        if pb.events
+        else []
+    )  # fmt: skip
+    status = pb.status
+    message = status.message or _exception_message(events) or None
+    tags = best[_TAGS]
     return trusted_span(
         {  # every field, in declaration order (what model_dump keeps)
             "trace_id": trace_id,
             "span_id": span_id,
             "parent_span_id": parent,
             "name": _clean(pb.name) or "(unnamed)",
-            "kind": found["kind"],
+            "kind": best[_KIND] or ("llm" if best[_MODEL] is not None else "span"),
             "start_time": _time(start),
             "end_time": _time(end),
             "duration_ms": max(0, end - start) / 1e6,
-            "status": _STATUS.get(pb.status.code, "unset"),
+            "status": _STATUS.get(status.code, "unset"),
             "status_message": _clean(message),
             "service": _clean(service) if isinstance(service, str) else None,
-            "model": found["model"],
-            "provider": found["provider"],
-            "input_tokens": found["input_tokens"],
-            "output_tokens": found["output_tokens"],
-            "cost_usd": pricer.cost(found["provider"], found["model"], usage),
-            "user_id": found["user_id"],
-            "session_id": found["session_id"],
-            "tags": found["tags"],
-            "inputs": found["inputs"],
-            "outputs": found["outputs"],
+            "model": model,
+            "provider": provider,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cost_usd": pricer.tokens_cost(provider, model, input_tokens, output_tokens),
+            "user_id": as_text(best[_USER]),
+            "session_id": as_text(best[_SESSION]),
+            "tags": [] if tags is None else conventions.tags_of({conventions.TAG_KEYS[0]: tags}),
+            "inputs": _content(best[_INPUTS], flat, attributes, conventions.INPUT_MESSAGE_PREFIXES),
+            "outputs": _content(
+                best[_OUTPUTS], flat, attributes, conventions.OUTPUT_MESSAGE_PREFIXES
+            ),
             "attributes": kept,
             "events": events,
-            "flags": flags,
+            "flags": [FLAG_END_BEFORE_START] if end < start else [],
         }
     )
 
