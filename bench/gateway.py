@@ -39,9 +39,12 @@ from benchlib import save
 SHARED = Path(os.environ.get("LLMLOOP_BENCH_SHARED", "/work/shared/bench"))
 PYTHON = sys.executable
 PIN = (os.cpu_count() or 1) >= 2 and os.environ.get("LLMLOOP_BENCH_PIN", "1") != "0"
-# LiteLLM proxy on this machine (shared/bench/results/notes_peers.md, 2026-11-25): not
-# installed here, so quoted rather than measured in this run.
+# LiteLLM's proxy as measured for shared/bench/results/notes_peers.md; used only when
+# $LITELLM_BIN (the `litellm` command of a `litellm[proxy]` install) is not given, in
+# which case the peer is measured in this run instead.
 LITELLM_NOTES = {"rps_max": 114, "c1_added_p50_ms": 8.4, "c1_added_p99_ms": 10.0}
+LITELLM_BIN = os.environ.get("LITELLM_BIN")
+LITELLM_KEY = "sk-bench-master"
 
 
 def free_port() -> int:
@@ -114,6 +117,37 @@ def server(upstream_url: str, work: Path) -> Iterator[tuple[str, int, str]]:
         if key is None:
             raise RuntimeError("the server did not print its admin key")
         yield url, proc.pid, key.group(0)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+@contextmanager
+def litellm(upstream_url: str, work: Path) -> Iterator[tuple[str, int]]:
+    """LiteLLM's proxy (one worker, no database, no callbacks) in front of the upstream."""
+    assert LITELLM_BIN
+    port = free_port()
+    config = work / "litellm.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: x\n    litellm_params:\n      model: openai/x\n"
+        f"      api_base: {upstream_url}/v1\n      api_key: sk-dummy\n"
+        "litellm_settings:\n  drop_params: true\n  telemetry: false\n  callbacks: []\n"
+        "  num_retries: 0\n  request_timeout: 30\n"
+        f"general_settings:\n  master_key: {LITELLM_KEY}\n  disable_spend_logs: true\n"
+    )
+    env = os.environ | {
+        "LITELLM_MASTER_KEY": LITELLM_KEY, "OPENAI_API_KEY": "sk-dummy",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR",
+    }  # fmt: skip
+    log = (work / "litellm.log").open("w")
+    cmd = [LITELLM_BIN, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=pinned(0))  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/health/liveliness", timeout_s=180)
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(30)
@@ -211,6 +245,20 @@ def main() -> None:
                 rps_per_dedicated_core=round(1000 / cpu_ms) if cpu_ms else None,
                 vs_litellm_notes=round(best["rps"] / LITELLM_NOTES["rps_max"], 1))
         )  # fmt: skip
+        if LITELLM_BIN:
+            lite, lite_pid = stack.enter_context(litellm(fast, tmp))
+            lite1 = load(lite, concurrency=1, seconds=seconds, model="x", key=LITELLM_KEY,
+                         sut_pid=lite_pid)  # fmt: skip
+            lite_max = load(lite, concurrency=64, seconds=seconds, model="x", key=LITELLM_KEY,
+                            sut_pid=lite_pid)  # fmt: skip
+            lat, base = lite1["latency_ms"], direct1["latency_ms"]
+            rows.append(
+                row("litellm proxy, 0 ms upstream", lite1,
+                    added_p50_ms=round(lat["p50"] - base["p50"], 3),
+                    added_p99_ms=round(lat["p99"] - base["p99"], 3))
+            )  # fmt: skip
+            rows.append(row("litellm proxy, max rps", lite_max))
+            rows[-3]["vs_litellm_same_run"] = round(best["rps"] / max(lite_max["rps"], 1e-9), 1)
         rss = [rss_mb(pid)]  # after start-up, then after each fifth of the long run
         done = 0
         for _ in range(5):
@@ -227,8 +275,12 @@ def main() -> None:
         "direct, same run. sut_cpu_ms_per_req: the llmloop server's CPU per request (all "
         "threads); rps_per_dedicated_core = 1000 / that. other_cores_busy: load from other "
         f"processes during the row (this machine is shared). Pinned: {PIN}. "
-        "LiteLLM is not installed here; "
-        f"its figures from shared/bench/results/notes_peers.md: {LITELLM_NOTES}."
+        + (
+            "LiteLLM's proxy measured in this run (same upstream, pinned like the gateway)."
+            if LITELLM_BIN
+            else "LiteLLM not given ($LITELLM_BIN); its figures from "
+            f"shared/bench/results/notes_peers.md: {LITELLM_NOTES}."
+        )
     )
     path = save("gateway", rows, notes=notes)
     print(path.read_text())

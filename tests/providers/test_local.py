@@ -75,6 +75,27 @@ async def test_chat_answers_with_the_template_and_the_prediction(
     assert response.usage.total_tokens == 10 + response.usage.completion_tokens
 
 
+async def test_explain_returns_the_ngrams_behind_the_label(
+    provider: LocalProvider, model: TextModel
+) -> None:
+    provider.add_model("tickets", model)
+    plain = await provider.chat(_ask("tickets", "the courier lost my parcel"))
+    assert "attributions" not in plain.extra
+    response = await provider.chat(
+        _ask("tickets", "the courier lost my parcel", extra={"explain": 3})
+    )
+    attributions = response.extra["attributions"]
+    assert 1 <= len(attributions) <= 3
+    assert attributions == [a.model_dump() for a in model.explain(
+        "the courier lost my parcel", label="delivery", top=3
+    )]  # fmt: skip
+    contributions = [a["contribution"] for a in attributions]
+    assert contributions == sorted(contributions, reverse=True) and contributions[0] > 0
+    assert any("courier" in a["feature"] or "parcel" in a["feature"] for a in attributions)
+    with pytest.raises(ValidationError, match=r"extra\.explain"):
+        await provider.chat(_ask("tickets", "parcel", extra={"explain": "yes"}))
+
+
 async def test_label_without_template_answers_json(
     provider: LocalProvider, model: TextModel
 ) -> None:

@@ -12,7 +12,9 @@ accepted too):
 ``chat`` classifies the last user message and answers with the label's reply template
 (variables from ``extra["variables"]``), or with ``{"label": …, "probability": …}`` when
 the label has none. ``ChatResponse.extra`` holds ``label``, ``probability`` and
-``probabilities``; ``ChatResponse.model`` names the exact version (``name@3``).
+``probabilities`` (and ``attributions``, the n-grams behind the label, with
+``extra={"explain": true}`` or a count); ``ChatResponse.model`` names the exact version
+(``name@3``).
 Token counts are approximate: whitespace-separated words, not a real tokenizer's tokens.
 """
 
@@ -145,6 +147,12 @@ class LocalProvider(Provider):
                 f"extra.variables must be an object of template variables, got {variables!r}"
             )
         reply = await asyncio.to_thread(model.reply, text, variables)
+        explain = _explain_top(request.extra.get("explain"))
+        attributions = (
+            await asyncio.to_thread(model.explain, text, label=reply.label, top=explain)
+            if explain
+            else None
+        )
         content = _content(reply, request.response_format)
         content, finish = _limit(content, request.max_tokens, request.stop)
         prompt_tokens = sum(approx_tokens(m.text()) for m in request.messages)
@@ -167,6 +175,11 @@ class LocalProvider(Provider):
                 "probabilities": reply.probabilities,
                 "templated": reply.templated,
                 "tokens_approximate": True,
+                **(
+                    {"attributions": [a.model_dump() for a in attributions]}
+                    if attributions is not None
+                    else {}
+                ),
             },
         )
 
@@ -286,3 +299,16 @@ def _limit(content: str, max_tokens: int | None, stop: str | list[str] | None) -
     if max_tokens is not None and approx_tokens(content) > max_tokens:
         return " ".join(content.split()[:max_tokens]), "length"
     return content, "stop"
+
+
+def _explain_top(value: Any) -> int:
+    """``extra.explain``: true for the 10 strongest n-grams, or how many; 0 for none."""
+    if value is None or value is False:
+        return 0
+    if value is True:
+        return 10
+    if isinstance(value, int) and 1 <= value <= 100:
+        return value
+    raise ValidationError(
+        f"extra.explain must be true or a number of features from 1 to 100, got {value!r}"
+    )
