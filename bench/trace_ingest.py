@@ -15,7 +15,13 @@ Baselines in the same run, same generator and pinning: a raw asyncio HTTP sink t
 reads and discards each body (the generator's ceiling) and a bare ASGI app on uvicorn
 that does the same (the HTTP stack's ceiling, before any OTLP decoding or storage).
 
-Usage: ``python trace_ingest.py [--seconds 60] [--targets sink,asgi,sqlite,postgres]``.
+``--concurrency`` takes a comma list (``4,8,16``): each llmloop target is then run at
+every level, one row each, so the sustained rate can be read against the requests in
+flight (more requests in flight let one group commit carry more spans). The baselines
+run at the first level.
+
+Usage: ``python trace_ingest.py [--seconds 60] [--concurrency 4,8,16]
+[--targets sink,asgi,sqlite,postgres]``.
 Skips with a message if ``/work/shared/bench`` is absent; PostgreSQL is skipped if it
 does not answer on 127.0.0.1:5432.
 """
@@ -248,7 +254,7 @@ def pg_schema() -> Any:
 
 def bench_llmloop(
     label: str, database_url: str | None, a: argparse.Namespace, cores: tuple[Any, Any],
-    sink_rate: float | None,
+    sink_rate: float | None, concurrency: int,
 ) -> dict[str, Any]:  # fmt: skip
     data_dir = Path(tempfile.mkdtemp(prefix="llmloop-ingest-"))
     try:
@@ -259,10 +265,10 @@ def bench_llmloop(
         cmd = [llmloop_bin(), "server", "--port", str(port)]
         with started(cmd, env, port, cores[0]) as proc:
             before = count_stored(url)
-            res = drive(port, proc.pid, label, a.seconds, a.concurrency, cores[1],
+            res = drive(port, proc.pid, label, a.seconds, concurrency, cores[1],
                         [f"authorization: Bearer {secret}"])  # fmt: skip
             stored = count_stored(url) - before  # acks follow commits: no waiting
-        return row(label, res, stored, sink_rate)
+        return {**row(label, res, stored, sink_rate), "concurrency": concurrency}
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -270,7 +276,7 @@ def bench_llmloop(
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seconds", type=float, default=60.0, help="load duration per target")
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--concurrency", default="4", help="requests in flight; a comma list sweeps")
     p.add_argument("--targets", default="sink,asgi,sqlite,postgres")
     p.add_argument("--no-pin", action="store_true", help="do not pin server/generator to cores")
     p.add_argument("--sink", choices=["raw", "asgi"], help=argparse.SUPPRESS)
@@ -285,6 +291,7 @@ def main() -> int:
     pinned = not a.no_pin and (os.cpu_count() or 1) >= 2
     cores = (0, 1) if pinned else (None, None)
     targets = a.targets.split(",")
+    levels = [int(c) for c in str(a.concurrency).split(",")]
     rows: list[dict[str, Any]] = []
     sink_rate = None
     for kind, label in (("raw", "sink"), ("asgi", "asgi")):
@@ -293,18 +300,17 @@ def main() -> int:
         port = free_port()
         cmd = [sys.executable, __file__, "--sink", kind, "--port", str(port)]
         with started(cmd, dict(os.environ), port, cores[0]) as proc:
-            res = drive(
-                port, proc.pid, f"{label} (discard)", a.seconds, a.concurrency, cores[1], []
-            )
+            res = drive(port, proc.pid, f"{label} (discard)", a.seconds, levels[0], cores[1], [])
         if kind == "raw":
             sink_rate = res["accepted_spans_per_s"]
-        rows.append(row(f"{label} (discard)", res, None, sink_rate))
-    if "sqlite" in targets:
-        rows.append(bench_llmloop("llmloop sqlite", None, a, cores, sink_rate))
+        rows.append({**row(f"{label} (discard)", res, None, sink_rate), "concurrency": levels[0]})
+    for c in levels if "sqlite" in targets else []:
+        rows.append(bench_llmloop("llmloop sqlite", None, a, cores, sink_rate, c))
     if "postgres" in targets:
         if pg_up():
-            with pg_schema() as url:
-                rows.append(bench_llmloop("llmloop postgres", url, a, cores, sink_rate))
+            for c in levels:
+                with pg_schema() as url:
+                    rows.append(bench_llmloop("llmloop postgres", url, a, cores, sink_rate, c))
         else:
             print("postgres skipped: nothing on 127.0.0.1:5432")
     pin_note = "server on core 0, generator on core 1" if pinned else "unpinned"
