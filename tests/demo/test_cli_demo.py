@@ -21,7 +21,18 @@ LLMLOOP = str(Path(sys.executable).with_name("llmloop"))
 def test_demo_json_prints_the_measured_figures_and_nothing_else(tmp_path: Path) -> None:
     env = {**os.environ, "LLMLOOP_DATA_DIR": str(tmp_path)}
     done = subprocess.run(
-        [LLMLOOP, "demo", "--no-serve", "--json", "--tickets", "200", "--seed", "5"],
+        [
+            LLMLOOP,
+            "demo",
+            "--no-serve",
+            "--json",
+            "--chapter",
+            "1",
+            "--tickets",
+            "200",
+            "--seed",
+            "5",
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -9,6 +9,7 @@ is measured again on each run.
 from __future__ import annotations
 
 import contextlib
+import enum
 import sys
 import time
 from collections.abc import Iterator
@@ -18,15 +19,24 @@ import typer
 import uvicorn
 from rich.table import Table
 
+from llmloop.cli.demo_loop import print_loop_story
 from llmloop.cli.output import JsonOption, console, err_console, print_json
 from llmloop.cli.serve import announce
 from llmloop.demo import DemoResult, ScenarioOptions, SliceMetrics, run_scenario
+from llmloop.demo.loop import run_loop
+from llmloop.demo.loop_results import LoopOptions
 from llmloop.records import Role
 from llmloop.runtime import Runtime
 from llmloop.server.app import create_app
 from llmloop.settings import Settings, get_settings
 
 DEMO_KEY_NAME = "demo-ui"
+
+
+class Chapter(enum.StrEnum):
+    one = "1"
+    two = "2"
+    all = "all"
 
 
 class _StatusProgress:
@@ -54,15 +64,38 @@ def demo(
     port: Annotated[
         int | None, typer.Option(help="Port to serve on (default 8642).", min=1, max=65535)
     ] = None,
+    chapter: Annotated[
+        Chapter, typer.Option(help="1: model v1 and the shift; 2: closing the loop; all.")
+    ] = Chapter.all,
+    requests: Annotated[
+        int | None,
+        typer.Option(help="Chapter 2: requests before the canary (default 1500).", min=20),
+    ] = None,
+    canary_requests: Annotated[
+        int | None,
+        typer.Option(help="Chapter 2: requests during the canary (default 2000).", min=20),
+    ] = None,
 ) -> None:
-    """Run the offline demo: synthetic tickets, triage model v1, live calls, the shift it misses."""
+    """Run the offline demo: triage v1 and the shift it misses, then the loop that fixes it."""
     settings = get_settings()
     options = ScenarioOptions(seed=seed, tickets=tickets)
-    result = run_scenario(settings, options, progress=None if as_json else _StatusProgress())
+    progress = None if as_json else _StatusProgress()
+    result = None
+    if chapter is not Chapter.two:
+        result = run_scenario(settings, options, progress=progress)
+        if not as_json:
+            print_story(result)
+    loop = None
+    if chapter is not Chapter.one:
+        sizes = {"first_wave": requests, "canary_wave": canary_requests}
+        loop_options = LoopOptions(seed=seed, **{k: v for k, v in sizes.items() if v is not None})
+        base = result.training.model if result is not None else None
+        loop = run_loop(settings, loop_options, base_model=base, progress=progress)
+        if not as_json:
+            print_loop_story(loop)
     if as_json:
-        print_json(result)
-    else:
-        print_story(result)
+        print_json(result if loop is None else loop if result is None else
+                   {"chapter_one": result, "chapter_two": loop})  # fmt: skip
     if no_serve:
         return
     # With --json, stdout holds the JSON alone: the server's announcements go to stderr.
