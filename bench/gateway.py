@@ -207,11 +207,43 @@ def row(name: str, r: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
+def rss_over(url: str, pid: int, key: str, requests: int, model: str) -> list[float]:
+    """The server's RSS after start-up, then after each fifth of ``requests``."""
+    rss = [rss_mb(pid)]
+    for _ in range(5):
+        load(url, concurrency=32, seconds=3600, model=model, key=key, requests=requests // 5)
+        time.sleep(3)  # let the trace writer drain
+        rss.append(rss_mb(pid))
+    return rss
+
+
+def memory(requests: int) -> None:
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        fast, _ = stack.enter_context(upstream(0))
+        gw, pid, key = stack.enter_context(server(fast, tmp))
+        rss = rss_over(gw, pid, key, requests, "openai/gpt-4o-mini")
+    rows = [
+        {"case": f"gateway RSS over {requests} requests (MB, every fifth)", "rss_mb": rss,
+         "growth_first_fifth_mb": round(rss[1] - rss[0], 1),
+         "growth_last_fifth_mb": round(rss[-1] - rss[-2], 1)}
+    ]  # fmt: skip
+    notes = "Tracing on (SQLite, every call stored), concurrency 32, 0 ms upstream."
+    print(save("gateway_memory", rows, notes=notes).read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     parser.add_argument("--long-requests", type=int, default=200_000)
+    parser.add_argument(
+        "--memory-only", action="store_true",
+        help="only the long run's RSS (results: gateway_memory.json)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.memory_only:
+        memory(args.long_requests)
+        return
     seconds = 4.0 if args.quick else 15.0
     long_requests = 5_000 if args.quick else args.long_requests
     model = "openai/gpt-4o-mini"
@@ -259,13 +291,8 @@ def main() -> None:
             )  # fmt: skip
             rows.append(row("litellm proxy, max rps", lite_max))
             rows[-3]["vs_litellm_same_run"] = round(best["rps"] / max(lite_max["rps"], 1e-9), 1)
-        rss = [rss_mb(pid)]  # after start-up, then after each fifth of the long run
-        done = 0
-        for _ in range(5):
-            load(gw, concurrency=32, seconds=600, model=model, key=key, requests=long_requests // 5)
-            done += long_requests // 5
-            time.sleep(3)  # let the trace writer drain
-            rss.append(rss_mb(pid))
+        rss = rss_over(gw, pid, key, long_requests, model)
+        done = long_requests // 5 * 5
         rows.append(
             {"case": f"gateway RSS over {done} requests (MB, every fifth)", "rss_mb": rss,
              "growth_last_fifth_mb": round(rss[-1] - rss[-2], 1)}
