@@ -211,7 +211,7 @@ def rss_over(url: str, pid: int, key: str, requests: int, model: str) -> list[fl
     """The server's RSS after start-up, then after each fifth of ``requests``."""
     rss = [rss_mb(pid)]
     for _ in range(5):
-        load(url, concurrency=32, seconds=3600, model=model, key=key, requests=requests // 5)
+        load(url, concurrency=32, seconds=600, model=model, key=key, requests=requests // 5)
         time.sleep(3)  # let the trace writer drain
         rss.append(rss_mb(pid))
     return rss

@@ -26,6 +26,7 @@ from llmloop.gateway.requests import too_large
 from llmloop.gateway.service import Gateway, Incoming, Reply
 from llmloop.runtime import Runtime
 from llmloop.server.api.otlp import trace_writer_for
+from llmloop.server.asgi import read_body
 
 __all__ = ["close", "install"]
 
@@ -45,22 +46,6 @@ def _incoming(scope: Scope) -> Incoming:
         elif name == _SESSION:
             session = value.decode("latin-1").strip() or None
     return Incoming(authorization, environment, session)
-
-
-async def _read_body(receive: Receive, max_bytes: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large(max_bytes)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _send_error(send: Send, error: GatewayError) -> None:
@@ -133,7 +118,7 @@ class _Endpoint:
         incoming = _incoming(scope)
         if self.method == "models":
             return await gateway.models(incoming)
-        raw = await _read_body(receive, gateway.settings.max_request_bytes)
+        raw = await read_body(receive, gateway.settings.max_request_bytes, too_large)
         if self.method == "chat":
             return await gateway.chat(raw, incoming)
         return await gateway.embeddings(raw, incoming)

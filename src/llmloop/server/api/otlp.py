@@ -36,6 +36,7 @@ from llmloop.gateway.auth import AuthCache, bearer
 from llmloop.gateway.errors import GatewayError
 from llmloop.records import Role
 from llmloop.runtime import Runtime
+from llmloop.server.asgi import read_body
 from llmloop.server.deps import Editor, RuntimeDep
 from llmloop.server.errors import error_body, error_response
 from llmloop.store.traces import TraceRepository
@@ -187,7 +188,7 @@ class _Export:
         if h.content_length is not None and h.content_length > self.max_bytes:
             raise _too_large(self.max_bytes)
         principal = await self.keys.principal(bearer(h.authorization))
-        body = await _read_body(receive, self.max_bytes)
+        body = await read_body(receive, self.max_bytes, _too_large)
         kwargs = {
             "content_type": h.content_type,
             "content_encoding": h.content_encoding,
@@ -200,22 +201,6 @@ class _Export:
         writer = trace_writer_for(self.app, self.runtime)
         await asyncio.wrap_future(writer.submit(principal.project.id, decoded.spans))
         return _answer(decoded, h.content_type)
-
-
-async def _read_body(receive: Receive, max_bytes: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _send_error(send: Send, status: int, code: str, message: str, headers: Any = ()) -> None:
